@@ -1,0 +1,73 @@
+# The two commands a new machine needs: `make serve` and `make test`. Each installs what is missing first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+APT_BUILD := gcc make pkg-config liburing-dev libssl-dev libbrotli-dev curl openssl
+APT_BENCH := wrk nginx-light
+APT_FUZZ := clang libclang-rt-14-dev
+
+C_FILES := $(shell find uringasgi -name '*.c' -o -name '*.h')
+CORE_STAMP := build/.core-stamp
+
+.PHONY: install apt apt-bench apt-fuzz build serve test lint unit integration bench fuzz asan clean
+
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "apt: installing$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+endef
+
+apt:
+	$(call apt_install,$(APT_BUILD))
+
+apt-bench:
+	$(call apt_install,$(APT_BENCH))
+
+apt-fuzz:
+	$(call apt_install,$(APT_FUZZ))
+
+$(VENV)/.stamp: pyproject.toml setup.py | apt
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q -U pip 'setuptools>=68' wheel 'cffi>=1.16'
+	$(VPY) -m pip install -q --no-build-isolation -e '.[test]'
+	@mkdir -p build && touch $(CORE_STAMP) $@
+
+# A C change rebuilds the extension in place; pip is not involved.
+$(CORE_STAMP): $(C_FILES) uringasgi/_build.py | $(VENV)/.stamp
+	$(VPY) uringasgi/_build.py
+	@touch $@
+
+install: apt $(VENV)/.stamp $(CORE_STAMP)
+
+build: install
+
+serve: install
+	$(VENV)/bin/uringasgi --kernel-info
+
+lint: install
+	$(VENV)/bin/ruff check uringasgi tests bench examples
+	$(VENV)/bin/ruff format --check uringasgi tests bench examples
+	$(VENV)/bin/mypy
+
+unit: install
+	$(VPY) -m pytest -q tests/unit
+
+integration: install
+	$(VPY) -m pytest -q tests/integration
+
+test: install lint
+	$(VPY) -m pytest -q tests
+
+bench: install apt-bench
+
+fuzz: install apt-fuzz
+
+asan: install
+
+clean:
+	rm -rf build uringasgi/*.so uringasgi/_core.c
