@@ -63,11 +63,15 @@ integration: install
 test: install lint
 	$(VPY) -m pytest -q tests
 
+# Each of these runs a script owned by its area; see the script for what it does.
 bench: install apt-bench
+	bash bench/run.sh
 
 fuzz: install apt-fuzz
+	bash tests/fuzz/run.sh
 
-asan: install
+asan: install apt-fuzz
+	bash tests/asan/run.sh
 
 clean:
 	rm -rf build uringasgi/*.so uringasgi/_core.c
