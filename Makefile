@@ -11,6 +11,7 @@ APT_FUZZ := clang libclang-rt-14-dev
 
 C_FILES := $(shell find uringasgi -name '*.c' -o -name '*.h')
 CORE_STAMP := build/.core-stamp
+LINT_DIRS := $(wildcard uringasgi tests bench examples)
 
 .PHONY: install apt apt-bench apt-fuzz build serve test lint unit integration bench fuzz asan clean
 
@@ -50,8 +51,8 @@ serve: install
 	$(VENV)/bin/uringasgi --kernel-info
 
 lint: install
-	$(VENV)/bin/ruff check uringasgi tests bench examples
-	$(VENV)/bin/ruff format --check uringasgi tests bench examples
+	$(VENV)/bin/ruff check $(LINT_DIRS)
+	$(VENV)/bin/ruff format --check $(LINT_DIRS)
 	$(VENV)/bin/mypy
 
 unit: install
