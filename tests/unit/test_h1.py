@@ -1,0 +1,375 @@
+"""The h1 connection state machine and response writer through the cffi bindings, without sockets."""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent / "cases"))
+import h1drive
+from uringasgi._core import ffi, lib
+
+FLAGS = lib.UA_H1_SERVER_HEADER | lib.UA_H1_DATE_HEADER
+
+
+class Conn:
+    """One connection the way the engine holds it: a buffer of unconsumed bytes and the C state."""
+
+    def __init__(
+        self, flags: int = FLAGS, limits: h1drive.Limits | None = None, now: int = 784111777
+    ) -> None:
+        self.settings = h1drive.settings(limits, flags)
+        if now:
+            lib.ua_h1_tick(self.settings, now)
+        self.c = ffi.new("struct ua_h1_conn *")
+        lib.ua_h1_init(self.c, self.settings)
+        self.ev = ffi.new("struct ua_h1_event *")
+        self.pending = bytearray()
+        self.out = ffi.new("char[]", 8192)
+
+    def feed(self, data: bytes = b"") -> list[tuple[Any, ...]]:
+        """Append bytes and collect events until the connection wants more or waits."""
+        self.pending += data
+        events: list[tuple[Any, ...]] = []
+        while True:
+            buf = ffi.from_buffer(self.pending)
+            t = lib.ua_h1_feed(self.c, buf, len(self.pending), self.ev)
+            del buf
+            name = h1drive.EVENT_NAMES[t]
+            if t == lib.UA_H1_HEAD:
+                events.append((name, h1drive.head_dict(self.pending, self.c.head)))
+            elif t == lib.UA_H1_BODY:
+                events.append((name, bytes(self.pending[self.ev.off : self.ev.off + self.ev.len])))
+            elif t == lib.UA_H1_ERROR:
+                events.append((name, self.ev.status))
+            else:
+                events.append((name,))
+            del self.pending[: self.ev.consumed]
+            if t in (lib.UA_H1_MORE, lib.UA_H1_PAUSED, lib.UA_H1_ERROR, lib.UA_H1_UPGRADED):
+                return events
+
+    def respond(
+        self, status: int, headers: list[tuple[bytes, bytes]] = (), body_len: int = -1, extra: bytes = b""
+    ) -> bytes | int:
+        blob = b"".join(n + b"\0" + v + b"\0" for n, v in headers)
+        n = lib.ua_h1_respond(
+            self.c,
+            status,
+            blob,
+            len(blob),
+            len(headers),
+            body_len,
+            extra or ffi.NULL,
+            len(extra),
+            self.out,
+            8192,
+        )
+        return n if n < 0 else ffi.buffer(self.out, n)[:]
+
+    def done(self) -> int:
+        return int(lib.ua_h1_response_done(self.c))
+
+
+GET = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+DATE = b"date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+
+
+def names(events: list[tuple[Any, ...]]) -> list[str]:
+    return [e[0] for e in events]
+
+
+def test_get_head_end_then_pause_until_response_done() -> None:
+    c = Conn()
+    assert names(c.feed(GET + GET)) == ["head", "end", "paused"]
+    assert len(c.pending) == len(GET), "the pipelined request stays unconsumed"
+    assert names(c.feed()) == ["paused"]
+    resp = c.respond(200, [(b"content-type", b"text/plain")], body_len=5)
+    assert resp == (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nserver: uringasgi\r\n"
+        + DATE
+        + b"content-length: 5\r\n\r\n"
+    )
+    assert c.c.resp_framing == lib.UA_H1_FRAME_LENGTH and c.c.resp_length == 5
+    assert c.done() == 0
+    assert names(c.feed()) == ["head", "end", "paused"]
+    assert c.pending == bytearray()
+
+
+def test_date_is_imf_fixdate_and_cached_per_second() -> None:
+    s = h1drive.settings()
+    assert lib.ua_h1_tick(s, 1700000000) == 1
+    assert ffi.string(s.date) == b"Tue, 14 Nov 2023 22:13:20 GMT"
+    assert lib.ua_h1_tick(s, 1700000000) == 0, "same second: not formatted again"
+    assert lib.ua_h1_tick(s, 951782400) == 1
+    assert ffi.string(s.date) == b"Tue, 29 Feb 2000 00:00:00 GMT"
+    assert lib.ua_h1_tick(s, 0 + 86400 * 365) == 1
+    assert ffi.string(s.date) == b"Fri, 01 Jan 1971 00:00:00 GMT"
+
+
+def test_server_and_date_can_be_off_and_app_values_win() -> None:
+    c = Conn(flags=0)
+    c.feed(GET)
+    assert c.respond(204) == b"HTTP/1.1 204 No Content\r\n\r\n"
+    c2 = Conn()
+    c2.feed(GET)
+    resp = c2.respond(200, [(b"Server", b"mine"), (b"Date", b"x")], body_len=0)
+    assert isinstance(resp, bytes)
+    assert b"uringasgi" not in resp and resp.count(b"date") + resp.count(b"Date") == 1
+
+
+def test_chunked_when_length_unknown_on_http11() -> None:
+    c = Conn(flags=0)
+    c.feed(GET)
+    assert c.respond(200) == b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+    assert c.c.resp_framing == lib.UA_H1_FRAME_CHUNKED
+    out = ffi.new("char[]", 64)
+    n = lib.ua_h1_chunk_prefix(out, 64, 300)
+    assert ffi.buffer(out, n)[:] == b"12c\r\n"
+    assert lib.ua_h1_chunk_prefix(out, 64, 0) == -22
+    assert lib.ua_h1_chunk_prefix(out, 3, 300) == -28  # -ENOSPC
+    n = lib.ua_h1_chunk_last(out, 64, ffi.NULL, 0, 0)
+    assert ffi.buffer(out, n)[:] == b"0\r\n\r\n"
+    blob = b"x-sum\0abc\0"
+    n = lib.ua_h1_chunk_last(out, 64, blob, len(blob), 1)
+    assert ffi.buffer(out, n)[:] == b"0\r\nx-sum: abc\r\n\r\n"
+    assert lib.ua_h1_chunk_last(out, 64, b"x\0a\r\nb\0", 7, 1) == -22
+
+
+def test_http10_unknown_length_is_close_delimited() -> None:
+    c = Conn(flags=0)
+    c.feed(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    assert c.respond(200) == b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n"
+    assert c.c.resp_framing == lib.UA_H1_FRAME_CLOSE
+    assert c.done() == 1
+
+
+def test_http10_keep_alive_is_announced() -> None:
+    c = Conn(flags=0)
+    c.feed(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + GET)
+    assert (
+        c.respond(200, body_len=2)
+        == b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\n"
+    )
+    assert c.done() == 0
+    assert names(c.feed()) == ["head", "end", "paused"]
+
+
+def test_http10_without_keep_alive_closes() -> None:
+    c = Conn(flags=0)
+    c.feed(b"GET / HTTP/1.0\r\n\r\n")
+    assert c.respond(200, body_len=0) == b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    assert c.done() == 1
+    assert names(c.feed(GET)) == ["paused"], "nothing parses after a close"
+
+
+@pytest.mark.parametrize("status", [204, 304, 100, 103])
+def test_no_body_framing_for_bodiless_statuses(status: int) -> None:
+    c = Conn(flags=0)
+    c.feed(GET)
+    resp = c.respond(status, body_len=10)
+    assert isinstance(resp, bytes)
+    assert b"content-length" not in resp and b"transfer-encoding" not in resp
+
+
+def test_head_request_gets_no_framing_but_keeps_app_length() -> None:
+    c = Conn(flags=0)
+    c.feed(b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert (
+        c.respond(200, [(b"content-length", b"1234")]) == b"HTTP/1.1 200 OK\r\ncontent-length: 1234\r\n\r\n"
+    )
+    assert c.c.resp_framing == lib.UA_H1_FRAME_NONE
+
+
+def test_informational_then_final_response() -> None:
+    c = Conn(flags=0)
+    c.feed(GET)
+    assert c.respond(103, [(b"link", b"</a.css>; rel=preload")]) == (
+        b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n"
+    )
+    assert c.respond(200, body_len=0) == b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+    assert c.respond(200, body_len=0) == -22, "one final response per request"
+
+
+def test_app_content_length_is_honoured() -> None:
+    c = Conn(flags=0)
+    c.feed(GET)
+    assert (
+        c.respond(200, [(b"Content-Length", b"7")], body_len=3)
+        == b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n"
+    )
+    assert c.c.resp_length == 7
+
+
+def test_app_connection_close_closes() -> None:
+    c = Conn(flags=0)
+    c.feed(GET + GET)
+    assert c.respond(200, [(b"connection", b"close")], body_len=0) == (
+        b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+    )
+    assert c.done() == 1
+
+
+def test_extra_lines_are_appended() -> None:
+    c = Conn(flags=0)
+    c.feed(GET)
+    assert c.respond(200, body_len=0, extra=b"x-extra: 1\r\n") == (
+        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nx-extra: 1\r\n\r\n"
+    )
+
+
+def test_unknown_status_has_empty_reason() -> None:
+    c = Conn(flags=0)
+    c.feed(GET)
+    assert c.respond(299, body_len=0) == b"HTTP/1.1 299 \r\ncontent-length: 0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("blob", "n"),
+    [
+        (b"x-a\0v\r\nx-b: 1\0", 1),  # CRLF in a value: response splitting
+        (b"x-a\0v\nx\0", 1),
+        (b"x-a\0v\rx\0", 1),
+        (b"x-a\0v\x01\0", 1),
+        (b"x-a\0v\x7f\0", 1),
+        (b"x a\0v\0", 1),  # not a token
+        (b"x:a\0v\0", 1),
+        (b"\0v\0", 1),  # empty name
+        (b"x-a\0v\0x-b\0w\0", 1),  # more NULs than 2n
+        (b"x-a\0v\0", 2),  # fewer
+        (b"x-a\0v", 1),  # unterminated value
+        (b"x-a\0v\0extra", 1),  # trailing bytes
+        (b"content-length\0abc\0", 1),
+        (b"content-length\x005\0transfer-encoding\0chunked\0", 2),
+    ],
+)
+def test_header_injection_is_rejected(blob: bytes, n: int) -> None:
+    c = Conn(flags=0)
+    c.feed(GET)
+    r = lib.ua_h1_respond(c.c, 200, blob, len(blob), n, 0, ffi.NULL, 0, c.out, 8192)
+    assert r == -22
+    assert c.respond(200, body_len=0) == b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", "state unchanged"
+
+
+def test_value_with_tab_and_obs_text_is_allowed() -> None:
+    c = Conn(flags=0)
+    c.feed(GET)
+    assert c.respond(200, [(b"x-a", b"a\tb \xc3\xa9")], body_len=0) == (
+        b"HTTP/1.1 200 OK\r\nx-a: a\tb \xc3\xa9\r\ncontent-length: 0\r\n\r\n"
+    )
+
+
+def test_no_space_is_enospc() -> None:
+    c = Conn()
+    c.feed(GET)
+    for cap in range(0, 40):
+        assert lib.ua_h1_respond(c.c, 200, ffi.NULL, 0, 0, 0, ffi.NULL, 0, c.out, cap) == -28
+    assert isinstance(c.respond(200, body_len=0), bytes)
+
+
+def test_bad_status_and_out_of_turn_are_einval() -> None:
+    c = Conn(flags=0)
+    assert c.respond(200) == -22, "no request yet"
+    c.feed(GET)
+    assert c.respond(99) == -22
+    assert c.respond(1000) == -22
+    assert c.respond(101) == -22, "101 only when the request asked to upgrade"
+
+
+def test_upgrade_hands_the_connection_over() -> None:
+    c = Conn(flags=0)
+    ev = c.feed(
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x85frame"
+    )
+    assert names(ev) == ["head", "end", "paused"]
+    resp = c.respond(101, [(b"upgrade", b"websocket"), (b"connection", b"Upgrade")])
+    assert resp == b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n"
+    assert names(c.feed()) == ["upgraded"]
+    assert bytes(c.pending) == b"\x81\x85frame", "the new protocol's bytes are left for its owner"
+
+
+def test_upgrade_refused_keeps_http() -> None:
+    c = Conn(flags=0)
+    c.feed(b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+    assert isinstance(c.respond(400, body_len=0), bytes)
+    assert c.done() == 0
+    assert names(c.feed(GET)) == ["head", "end", "paused"]
+
+
+def test_expect_continue_only_when_the_app_asks() -> None:
+    c = Conn(flags=0)
+    ev = c.feed(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+    assert names(ev) == ["head", "more"]
+    assert lib.ua_h1_want_continue(c.c) == 1
+    assert lib.ua_h1_want_continue(c.c) == 0, "sent once"
+    out = ffi.new("char[]", 32)
+    n = lib.ua_h1_continue_line(out, 32)
+    assert ffi.buffer(out, n)[:] == b"HTTP/1.1 100 Continue\r\n\r\n" and n == lib.UA_H1_CONTINUE_LEN
+    assert lib.ua_h1_continue_line(out, 10) == -28
+    assert names(c.feed(b"abc")) == ["body", "end", "paused"]
+    assert isinstance(c.respond(200, body_len=0), bytes)
+    assert c.done() == 0
+
+
+def test_expect_continue_answered_without_reading_closes() -> None:
+    c = Conn(flags=0)
+    c.feed(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+    assert (
+        c.respond(413, body_len=0)
+        == b"HTTP/1.1 413 Content Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    )
+    assert lib.ua_h1_want_continue(c.c) == 0, "no 100 after a final response"
+    assert c.done() == 1
+
+
+def test_no_continue_without_expect() -> None:
+    c = Conn(flags=0)
+    c.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n")
+    assert lib.ua_h1_want_continue(c.c) == 0
+
+
+def test_response_before_body_end_then_body_is_drained() -> None:
+    c = Conn(flags=0)
+    assert names(c.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nabc")) == [
+        "head",
+        "body",
+        "more",
+    ]
+    assert isinstance(c.respond(200, body_len=0), bytes)
+    assert c.done() == 0
+    assert names(c.feed(b"def" + GET)) == ["body", "end", "head", "end", "paused"]
+
+
+def test_error_response_and_close() -> None:
+    c = Conn(flags=0)
+    assert c.feed(b"GET / HTTP/2.0\r\n\r\n") == [("error", 505)]
+    assert c.feed(b"more") == [("error", 505)], "an error is final"
+    n = lib.ua_h1_respond_error(c.c, 0, c.out, 8192)
+    body = b"HTTP Version Not Supported"
+    assert ffi.buffer(c.out, n)[:] == (
+        b"HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body
+    )
+    assert lib.ua_h1_respond_error(c.c, 0, c.out, 8192) == -22, "one response"
+    assert c.done() == 1
+
+
+def test_error_response_for_head_has_no_body() -> None:
+    c = Conn(flags=0)
+    c.feed(b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n")
+    n = lib.ua_h1_respond_error(c.c, 500, c.out, 8192)
+    assert ffi.buffer(c.out, n)[:].endswith(b"\r\n\r\n")
+
+
+def test_body_limit_is_413_before_the_head_event() -> None:
+    c = Conn(limits=h1drive.Limits(max_body=10))
+    assert c.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n") == [("error", 413)]
+
+
+def test_conn_is_fixed_size_and_needs_no_allocation() -> None:
+    assert ffi.sizeof("struct ua_h1_conn") < 1024
+    assert ffi.sizeof("struct ua_head") == ffi.sizeof("struct ua_header") * 64 + ffi.offsetof(
+        "struct ua_head", "headers"
+    )

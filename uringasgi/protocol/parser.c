@@ -1,0 +1,1068 @@
+/* HTTP/1.1 head parser, chunked decoder and trailer parser (RFC 9112). See parser.h for the API.
+ *
+ * Rules (each rejection has its own UA_PE_* code; ua_parse_status() maps it to the status to send):
+ *   request-line  = method SP request-target SP HTTP-version CRLF     (RFC 9112 3), single SP only
+ *   empty lines (CRLF) before the request-line are skipped            (RFC 9112 2.2)
+ *   method        = token; request-target = bytes 0x21..0x7E          (RFC 9112 3.2; raw UTF-8 is 400)
+ *   target forms  : origin ("/..."), absolute ("scheme://..."), "*" for OPTIONS, authority for CONNECT
+ *   HTTP-version  = "HTTP/" DIGIT "." DIGIT; only 1.0 and 1.1 are served, others are 505
+ *   field-line    = token ":" OWS value OWS CRLF; no whitespace before ":" (RFC 9112 5.1), no obs-fold
+ *                   (5.2), value bytes HTAB / SP..~ / 0x80..0xFF, anything else (NUL, CTL, bare CR/LF) 400
+ *   Content-Length: 1*DIGIT without overflow; repeated only with the same value (RFC 9110 8.6)
+ *   Transfer-Encoding: only "chunked", once and last; any other coding is 501 (RFC 9112 6.1); with
+ *                   Content-Length, or on HTTP/1.0, it is 400 (RFC 9112 6.1, 6.3: smuggling)
+ *   Host          : exactly one on HTTP/1.1, at most one on 1.0 (RFC 9112 3.2)
+ *   limits        : head bytes and field count 431, target length 414 (checked before the line ends)
+ *
+ * Incremental: h->pos is the first byte of the first line not yet accepted. A call resumes there, so a line
+ * is scanned again only while it is incomplete. Every check depends only on the bytes, in order, so a head fed
+ * whole or byte by byte gives the same result. Only the first max_head bytes are ever looked at.
+ *
+ * SIMD: the three byte classes (token, target, field value) are scanned 32 (AVX2), 16 (SSE4.2) or 1 byte at a
+ * time. The parse loop is written once and inlined into one function per level with the level a constant, so
+ * the level is dispatched once per call. Vector loads stay inside [buf, buf+len): the tails run scalar.
+ */
+#include "parser.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define UA_X86 1
+#else
+#define UA_X86 0
+#endif
+
+#define AINLINE static inline __attribute__((always_inline))
+
+/* ---------------------------------------------------------------- byte classes */
+
+/* tchar (RFC 9110 5.6.2) */
+static const uint8_t TCHAR[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1, ['-'] = 1,
+    ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1,
+    ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
+    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+static inline int is_value_byte(uint8_t c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+static inline int is_target_byte(uint8_t c) { return c > 0x20 && c < 0x7f; }
+static inline uint8_t lower(uint8_t c) { return (uint8_t)(c >= 'A' && c <= 'Z' ? c | 0x20 : c); }
+
+/* Token membership by nibbles: byte b is a tchar iff TOK_LO[b & 15] has bit (b >> 4) set; high nibbles 8..15
+ * map to no bit, so bytes >= 0x80 are never tokens. Two table lookups (pshufb) classify a whole vector. */
+#define TOK_LO_BYTES \
+    0xe8, 0xfc, 0xf8, 0xfc, 0xfc, 0xfc, 0xfc, 0xfc, 0xf8, 0xf8, 0xf4, 0x54, 0xd0, 0x54, 0xf4, 0x70
+#define TOK_HI_BYTES 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0, 0, 0, 0, 0, 0, 0, 0
+
+/* Each scanner returns how many leading bytes of p[0..n) are in its class. scan_token lowercases the
+ * bytes it accepts when `low` is set (field names), in place. */
+
+static inline size_t scan_token_scalar(uint8_t *p, size_t n, int low)
+{
+    size_t i = 0;
+    for (; i < n && TCHAR[p[i]]; i++)
+        if (low)
+            p[i] = lower(p[i]);
+    return i;
+}
+
+static inline size_t scan_target_scalar(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && is_target_byte(p[i]))
+        i++;
+    return i;
+}
+
+static inline size_t scan_value_scalar(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && is_value_byte(p[i]))
+        i++;
+    return i;
+}
+
+#if UA_X86
+__attribute__((target("sse4.2"))) static inline __m128i lower128(__m128i v)
+{
+    __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+    return _mm_or_si128(v, _mm_and_si128(up, _mm_set1_epi8(0x20)));
+}
+
+__attribute__((target("sse4.2"))) static inline size_t scan_token_sse42(uint8_t *p, size_t n, int low)
+{
+    const __m128i lo_tab = _mm_setr_epi8(TOK_LO_BYTES), hi_tab = _mm_setr_epi8(TOK_HI_BYTES);
+    const __m128i nib = _mm_set1_epi8(0x0f);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+        __m128i a = _mm_shuffle_epi8(lo_tab, _mm_and_si128(v, nib));
+        __m128i b = _mm_shuffle_epi8(hi_tab, _mm_and_si128(_mm_srli_epi16(v, 4), nib));
+        unsigned bad = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(a, b), _mm_setzero_si128()));
+        if (bad) {
+            size_t k = i + (size_t)__builtin_ctz(bad);
+            if (low)
+                for (size_t j = i; j < k; j++)
+                    p[j] = lower(p[j]);
+            return k;
+        }
+        if (low)
+            _mm_storeu_si128((__m128i *)(p + i), lower128(v));
+    }
+    return i + scan_token_scalar(p + i, n - i, low);
+}
+
+/* bad target byte: signed b < 0x21 (covers 0x80..0xff) or b == 0x7f */
+__attribute__((target("sse4.2"))) static inline size_t scan_target_sse42(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+        __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x21)), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+        unsigned m = (unsigned)_mm_movemask_epi8(bad);
+        if (m)
+            return i + (size_t)__builtin_ctz(m);
+    }
+    return i + scan_target_scalar(p + i, n - i);
+}
+
+/* bad value byte: 0x00..0x1f except HTAB, or 0x7f; 0x80..0xff (obs-text) is allowed */
+__attribute__((target("sse4.2"))) static inline size_t scan_value_sse42(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+        __m128i ctl = _mm_and_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)), _mm_cmpgt_epi8(v, _mm_set1_epi8(-1)));
+        ctl = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\t')), ctl);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(ctl, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f))));
+        if (m)
+            return i + (size_t)__builtin_ctz(m);
+    }
+    return i + scan_value_scalar(p + i, n - i);
+}
+
+__attribute__((target("avx2"))) static inline __m256i lower256(__m256i v)
+{
+    __m256i up = _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8('A' - 1)),
+                                  _mm256_cmpgt_epi8(_mm256_set1_epi8('Z' + 1), v));
+    return _mm256_or_si256(v, _mm256_and_si256(up, _mm256_set1_epi8(0x20)));
+}
+
+__attribute__((target("avx2"))) static inline size_t scan_token_avx2(uint8_t *p, size_t n, int low)
+{
+    const __m256i lo_tab = _mm256_setr_epi8(TOK_LO_BYTES, TOK_LO_BYTES);
+    const __m256i hi_tab = _mm256_setr_epi8(TOK_HI_BYTES, TOK_HI_BYTES);
+    const __m256i nib = _mm256_set1_epi8(0x0f);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(p + i));
+        __m256i a = _mm256_shuffle_epi8(lo_tab, _mm256_and_si256(v, nib));
+        __m256i b = _mm256_shuffle_epi8(hi_tab, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
+        unsigned bad =
+            (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(a, b), _mm256_setzero_si256()));
+        if (bad) {
+            size_t k = i + (size_t)__builtin_ctz(bad);
+            if (low)
+                for (size_t j = i; j < k; j++)
+                    p[j] = lower(p[j]);
+            return k;
+        }
+        if (low)
+            _mm256_storeu_si256((__m256i *)(p + i), lower256(v));
+    }
+    return i + scan_token_sse42(p + i, n - i, low);
+}
+
+__attribute__((target("avx2"))) static inline size_t scan_target_avx2(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(p + i));
+        __m256i bad = _mm256_or_si256(_mm256_cmpgt_epi8(_mm256_set1_epi8(0x21), v),
+                                      _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7f)));
+        unsigned m = (unsigned)_mm256_movemask_epi8(bad);
+        if (m)
+            return i + (size_t)__builtin_ctz(m);
+    }
+    return i + scan_target_sse42(p + i, n - i);
+}
+
+__attribute__((target("avx2"))) static inline size_t scan_value_avx2(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(p + i));
+        __m256i ctl = _mm256_and_si256(_mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v),
+                                       _mm256_cmpgt_epi8(v, _mm256_set1_epi8(-1)));
+        ctl = _mm256_andnot_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('\t')), ctl);
+        unsigned m =
+            (unsigned)_mm256_movemask_epi8(_mm256_or_si256(ctl, _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7f))));
+        if (m)
+            return i + (size_t)__builtin_ctz(m);
+    }
+    return i + scan_value_sse42(p + i, n - i);
+}
+#endif
+
+/* The level is a constant at every call site below, so each of these folds to one scanner. */
+AINLINE size_t scan_token(int lvl, uint8_t *p, size_t n, int low)
+{
+#if UA_X86
+    if (lvl == UA_SIMD_AVX2)
+        return scan_token_avx2(p, n, low);
+    if (lvl == UA_SIMD_SSE42)
+        return scan_token_sse42(p, n, low);
+#endif
+    (void)lvl;
+    return scan_token_scalar(p, n, low);
+}
+
+AINLINE size_t scan_target(int lvl, const uint8_t *p, size_t n)
+{
+#if UA_X86
+    if (lvl == UA_SIMD_AVX2)
+        return scan_target_avx2(p, n);
+    if (lvl == UA_SIMD_SSE42)
+        return scan_target_sse42(p, n);
+#endif
+    (void)lvl;
+    return scan_target_scalar(p, n);
+}
+
+AINLINE size_t scan_value(int lvl, const uint8_t *p, size_t n)
+{
+#if UA_X86
+    if (lvl == UA_SIMD_AVX2)
+        return scan_value_avx2(p, n);
+    if (lvl == UA_SIMD_SSE42)
+        return scan_value_sse42(p, n);
+#endif
+    (void)lvl;
+    return scan_value_scalar(p, n);
+}
+
+/* ---------------------------------------------------------------- small helpers */
+
+static int ieq(const uint8_t *p, size_t n, const char *lit)
+{
+    size_t i = 0;
+    for (; i < n && lit[i]; i++)
+        if (lower(p[i]) != (uint8_t)lit[i])
+            return 0;
+    return i == n && lit[i] == 0;
+}
+
+/* Field names are already lowercase here. */
+static int known_id(const uint8_t *p, size_t n)
+{
+#define K(lit, id) \
+    if (memcmp(p, lit, n) == 0) \
+        return id;
+    switch (n) {
+    case 2:
+        K("te", UA_HK_TE) break;
+    case 4:
+        K("host", UA_HK_HOST) break;
+    case 5:
+        K("range", UA_HK_RANGE) break;
+    case 6:
+        K("accept", UA_HK_ACCEPT) K("cookie", UA_HK_COOKIE) K("expect", UA_HK_EXPECT) K("origin", UA_HK_ORIGIN) break;
+    case 7:
+        K("upgrade", UA_HK_UPGRADE) K("referer", UA_HK_REFERER) K("trailer", UA_HK_TRAILER) break;
+    case 8:
+        K("if-range", UA_HK_IF_RANGE) break;
+    case 9:
+        K("forwarded", UA_HK_FORWARDED) K("x-real-ip", UA_HK_X_REAL_IP) break;
+    case 10:
+        K("connection", UA_HK_CONNECTION) K("user-agent", UA_HK_USER_AGENT) K("keep-alive", UA_HK_KEEP_ALIVE) break;
+    case 12:
+        K("content-type", UA_HK_CONTENT_TYPE) break;
+    case 13:
+        K("authorization", UA_HK_AUTHORIZATION) K("if-none-match", UA_HK_IF_NONE_MATCH)
+        K("cache-control", UA_HK_CACHE_CONTROL) break;
+    case 14:
+        K("content-length", UA_HK_CONTENT_LENGTH) break;
+    case 15:
+        K("accept-encoding", UA_HK_ACCEPT_ENCODING) K("x-forwarded-for", UA_HK_X_FORWARDED_FOR)
+        K("accept-language", UA_HK_ACCEPT_LANGUAGE) break;
+    case 16:
+        K("content-encoding", UA_HK_CONTENT_ENCODING) break;
+    case 17:
+        K("transfer-encoding", UA_HK_TRANSFER_ENCODING) K("if-modified-since", UA_HK_IF_MODIFIED_SINCE)
+        K("x-forwarded-proto", UA_HK_X_FORWARDED_PROTO) K("sec-websocket-key", UA_HK_SEC_WEBSOCKET_KEY) break;
+    case 21:
+        K("sec-websocket-version", UA_HK_SEC_WEBSOCKET_VERSION) break;
+    case 22:
+        K("sec-websocket-protocol", UA_HK_SEC_WEBSOCKET_PROTOCOL) break;
+    case 24:
+        K("sec-websocket-extensions", UA_HK_SEC_WEBSOCKET_EXTENSIONS) break;
+    default:
+        break;
+    }
+#undef K
+    return -1;
+}
+
+static int method_id(const uint8_t *p, size_t n)
+{
+    switch (n) {
+    case 3:
+        if (memcmp(p, "GET", 3) == 0)
+            return UA_M_GET;
+        if (memcmp(p, "PUT", 3) == 0)
+            return UA_M_PUT;
+        break;
+    case 4:
+        if (memcmp(p, "POST", 4) == 0)
+            return UA_M_POST;
+        if (memcmp(p, "HEAD", 4) == 0)
+            return UA_M_HEAD;
+        break;
+    case 5:
+        if (memcmp(p, "PATCH", 5) == 0)
+            return UA_M_PATCH;
+        if (memcmp(p, "TRACE", 5) == 0)
+            return UA_M_TRACE;
+        break;
+    case 6:
+        if (memcmp(p, "DELETE", 6) == 0)
+            return UA_M_DELETE;
+        break;
+    case 7:
+        if (memcmp(p, "OPTIONS", 7) == 0)
+            return UA_M_OPTIONS;
+        if (memcmp(p, "CONNECT", 7) == 0)
+            return UA_M_CONNECT;
+        break;
+    default:
+        break;
+    }
+    return UA_M_OTHER;
+}
+
+/* Walk a comma-separated list (RFC 9110 5.6.1), calling back with each non-empty trimmed element. */
+typedef int (*elem_fn)(struct ua_head *h, const uint8_t *p, size_t n, void *arg);
+
+static int each_elem(struct ua_head *h, const uint8_t *p, size_t n, elem_fn fn, void *arg)
+{
+    size_t i = 0;
+    while (i <= n) {
+        size_t s = i;
+        while (i < n && p[i] != ',')
+            i++;
+        size_t e = i;
+        while (s < e && (p[s] == ' ' || p[s] == '\t'))
+            s++;
+        while (e > s && (p[e - 1] == ' ' || p[e - 1] == '\t'))
+            e--;
+        if (e > s) {
+            int r = fn(h, p + s, e - s, arg);
+            if (r)
+                return r;
+        }
+        i++;
+    }
+    return 0;
+}
+
+static int conn_elem(struct ua_head *h, const uint8_t *p, size_t n, void *arg)
+{
+    (void)arg;
+    if (ieq(p, n, "close"))
+        h->flags |= UA_F_CONN_CLOSE;
+    else if (ieq(p, n, "keep-alive"))
+        h->flags |= UA_F_CONN_KEEP_ALIVE;
+    else if (ieq(p, n, "upgrade"))
+        h->flags |= UA_F_UPGRADE; /* provisional: kept only with an Upgrade header on 1.1, see finish() */
+    return 0;
+}
+
+/* Transfer codings, in order (RFC 9112 6.1): chunked at most once and only last; we implement no other
+ * coding, so a request naming one is 501, while a response (proxy) is only told whether it ends in chunked. */
+#define TE_LAST_CHUNKED 1
+#define TE_OTHER 2
+#define TE_CHUNKED_SEEN 4
+
+static int te_elem(struct ua_head *h, const uint8_t *p, size_t n, void *arg)
+{
+    int *state = arg;
+    (void)h;
+    if (ieq(p, n, "chunked")) {
+        if (*state & TE_CHUNKED_SEEN)
+            return UA_PE_TE_INVALID; /* chunked applied twice */
+        *state |= TE_CHUNKED_SEEN | TE_LAST_CHUNKED;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!TCHAR[p[i]] && p[i] != ';' && p[i] != '=' && p[i] != ' ' && p[i] != '\t' && p[i] != '"')
+            return UA_PE_TE_INVALID;
+    *state = (*state | TE_OTHER) & ~TE_LAST_CHUNKED;
+    return 0;
+}
+
+/* Per-parse scratch kept in the head between calls: the TE state lives in the flags' high bits. */
+#define PH_START 0
+#define PH_FIELDS 1
+#define F_TE_SHIFT 16                /* TE_* state of the codings listed so far */
+#define F_TE_MASK (7u << F_TE_SHIFT)
+#define F_SEEN_UPGRADE_HDR (1u << 19)
+#define F_HOST_TWICE (1u << 20)
+#define F_PRIVATE (F_TE_MASK | F_SEEN_UPGRADE_HDR | F_HOST_TWICE)
+
+static int field_semantics(struct ua_head *h, int id, const uint8_t *v, size_t n, int is_request)
+{
+    switch (id) {
+    case UA_HK_CONTENT_LENGTH: {
+        if (n == 0)
+            return UA_PE_CL_INVALID;
+        int64_t x = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (v[i] < '0' || v[i] > '9')
+                return UA_PE_CL_INVALID;
+            if (x > (INT64_MAX - (v[i] - '0')) / 10)
+                return UA_PE_CL_INVALID;
+            x = x * 10 + (v[i] - '0');
+        }
+        if (h->content_length >= 0 && h->content_length != x)
+            return UA_PE_CL_CONFLICT;
+        h->content_length = x;
+        return 0;
+    }
+    case UA_HK_TRANSFER_ENCODING: {
+        int st = (int)((h->flags & F_TE_MASK) >> F_TE_SHIFT);
+        h->flags |= UA_F_TE;
+        int r = each_elem(h, v, n, te_elem, &st);
+        if (r)
+            return r;
+        if (st == 0 && is_request)
+            return UA_PE_TE_INVALID; /* no coding at all */
+        h->flags = (h->flags & ~F_TE_MASK) | ((uint32_t)st << F_TE_SHIFT);
+        return 0;
+    }
+    case UA_HK_CONNECTION:
+        return each_elem(h, v, n, conn_elem, NULL);
+    case UA_HK_EXPECT:
+        if (ieq(v, n, "100-continue"))
+            h->flags |= UA_F_EXPECT_CONTINUE;
+        return 0;
+    case UA_HK_UPGRADE:
+        h->flags |= F_SEEN_UPGRADE_HDR;
+        return 0;
+    case UA_HK_HOST:
+        if (h->known[UA_HK_HOST] != UA_HK_ABSENT)
+            h->flags |= F_HOST_TWICE;
+        for (size_t i = 0; i < n; i++)
+            if (v[i] == ' ' || v[i] == '\t' || v[i] == '/' || v[i] == '\\' || v[i] == '?' || v[i] == '#' ||
+                v[i] == '@')
+                return UA_PE_HOST;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Semantic checks once the head is complete (RFC 9112 3.2, 6.1, 6.3, 9.3). */
+static int finish(struct ua_head *h, int is_request)
+{
+    uint32_t f = h->flags;
+    int te = (f & UA_F_TE) != 0, codings = (int)((f & F_TE_MASK) >> F_TE_SHIFT);
+    if (is_request) {
+        if (te && h->minor == 0)
+            return UA_PE_TE_INVALID;
+        if (te && (codings & TE_OTHER))
+            return UA_PE_TE_UNSUPPORTED;
+        if (te && h->content_length >= 0)
+            return UA_PE_CL_AND_TE;
+        if ((f & F_HOST_TWICE) || (h->minor == 1 && h->known[UA_HK_HOST] == UA_HK_ABSENT))
+            return UA_PE_HOST;
+    }
+    if (te && (codings & TE_LAST_CHUNKED))
+        f |= UA_F_CHUNKED;
+    if (h->minor == 1 ? !(f & UA_F_CONN_CLOSE) : ((f & UA_F_CONN_KEEP_ALIVE) && !(f & UA_F_CONN_CLOSE)))
+        f |= UA_F_KEEP_ALIVE;
+    if (!(f & F_SEEN_UPGRADE_HDR) || h->minor == 0)
+        f &= ~(uint32_t)UA_F_UPGRADE;
+    if (h->minor == 0)
+        f &= ~(uint32_t)UA_F_EXPECT_CONTINUE; /* RFC 9110 10.1.1: ignore Expect from HTTP/1.0 */
+    if ((f & UA_F_CHUNKED) || h->content_length > 0)
+        f |= UA_F_HAS_BODY;
+    else if (!is_request && h->content_length < 0 && !(h->status < 200 || h->status == 204 || h->status == 304))
+        f |= UA_F_HAS_BODY; /* read until close (RFC 9112 6.3 rule 8) */
+    h->flags = f & ~F_PRIVATE;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- field lines */
+
+#define FL_MORE 0
+#define FL_FIELD 1
+#define FL_END 2
+
+/* One field line at *pos, or the empty line that ends the section. FL_* or -UA_PE_*.
+ * On FL_FIELD, *hd holds the spans and *pos moves past the CRLF; on FL_END *pos moves past it. */
+AINLINE int field_line(int lvl, uint8_t *buf, size_t end, size_t *pos, struct ua_header *hd)
+{
+    size_t p = *pos;
+    if (p >= end)
+        return FL_MORE;
+    uint8_t c = buf[p];
+    if (c == '\r') {
+        if (p + 1 >= end)
+            return FL_MORE;
+        if (buf[p + 1] != '\n')
+            return -UA_PE_LINE_END;
+        *pos = p + 2;
+        return FL_END;
+    }
+    if (c == ' ' || c == '\t')
+        return -UA_PE_OBS_FOLD;
+    size_t k = scan_token(lvl, buf + p, end - p, 1);
+    if (p + k >= end)
+        return FL_MORE;
+    c = buf[p + k];
+    if (c != ':')
+        return c == ' ' || c == '\t' ? -UA_PE_WS_BEFORE_COLON
+               : c == 0              ? -UA_PE_NUL
+               : c == '\n' || (c == '\r' && k == 0) ? -UA_PE_LINE_END
+                                                    : -UA_PE_HEADER_NAME;
+    if (k == 0)
+        return -UA_PE_HEADER_NAME;
+    size_t v = p + k + 1;
+    while (v < end && (buf[v] == ' ' || buf[v] == '\t'))
+        v++;
+    size_t vk = scan_value(lvl, buf + v, end - v);
+    size_t e = v + vk;
+    if (e >= end)
+        return FL_MORE;
+    if (buf[e] != '\r')
+        return buf[e] == 0 ? -UA_PE_NUL : buf[e] == '\n' ? -UA_PE_LINE_END : -UA_PE_CTL;
+    if (e + 1 >= end)
+        return FL_MORE;
+    if (buf[e + 1] != '\n')
+        return -UA_PE_LINE_END;
+    size_t ve = e;
+    while (ve > v && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t'))
+        ve--;
+    hd->name_off = (uint16_t)p;
+    hd->name_len = (uint16_t)k;
+    hd->value_off = (uint16_t)v;
+    hd->value_len = (uint16_t)(ve - v);
+    *pos = e + 2;
+    return FL_FIELD;
+}
+
+static size_t limit_head(const struct ua_parse_limits *lim)
+{
+    return lim->max_head ? lim->max_head : UA_HEAD_MAX;
+}
+
+static size_t limit_fields(const struct ua_parse_limits *lim, size_t cap)
+{
+    return lim->max_headers && lim->max_headers < cap ? lim->max_headers : cap;
+}
+
+static int fail(struct ua_head *h, int err)
+{
+    h->error = (uint8_t)err;
+    return -EBADMSG;
+}
+
+/* Field lines until the empty line, then the semantic checks. */
+AINLINE int parse_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, const struct ua_parse_limits *lim,
+                         int is_request)
+{
+    size_t pos = h->pos, maxf = limit_fields(lim, UA_MAX_HEADERS);
+    for (;;) {
+        struct ua_header *hd = &h->headers[h->n_headers < UA_MAX_HEADERS ? h->n_headers : UA_MAX_HEADERS - 1];
+        if (h->n_headers >= maxf && pos < end && buf[pos] != '\r')
+            return fail(h, UA_PE_TOO_MANY_HEADERS);
+        int r = field_line(lvl, buf, end, &pos, hd);
+        if (r == FL_MORE)
+            break;
+        if (r < 0)
+            return fail(h, -r);
+        if (r == FL_END) {
+            h->pos = (uint16_t)pos;
+            int e = finish(h, is_request);
+            if (e)
+                return fail(h, e);
+            h->head_len = (uint16_t)pos;
+            return (int)pos;
+        }
+        int id = known_id(buf + hd->name_off, hd->name_len);
+        if (id >= 0) {
+            int e = field_semantics(h, id, buf + hd->value_off, hd->value_len, is_request);
+            if (e)
+                return fail(h, e);
+            if (h->known[id] == UA_HK_ABSENT)
+                h->known[id] = (uint8_t)h->n_headers;
+        }
+        h->n_headers++;
+        h->pos = (uint16_t)pos;
+    }
+    return 0;
+}
+
+/* The request-line at h->pos; 1 when accepted, 0 for more bytes, -UA_PE_* on error. */
+AINLINE int request_line(int lvl, struct ua_head *h, uint8_t *buf, size_t end, const struct ua_parse_limits *lim)
+{
+    size_t p = h->pos;
+    while (p < end && buf[p] == '\r') { /* RFC 9112 2.2: skip empty lines before the request-line */
+        if (p + 1 >= end)
+            return 0;
+        if (buf[p + 1] != '\n')
+            return -UA_PE_LINE_END;
+        p += 2;
+        h->pos = (uint16_t)p;
+    }
+    size_t k = scan_token(lvl, buf + p, end - p, 0);
+    if (p + k >= end)
+        return 0;
+    if (k == 0 || buf[p + k] != ' ')
+        return buf[p + k] == '\n' ? -UA_PE_LINE_END : buf[p + k] == 0 ? -UA_PE_NUL : -UA_PE_METHOD;
+    size_t t = p + k + 1;
+    size_t tk = scan_target(lvl, buf + t, end - t);
+    if (lim->max_target && tk > lim->max_target)
+        return -UA_PE_TARGET_TOO_LONG;
+    if (t + tk >= end)
+        return 0;
+    if (tk == 0 || buf[t + tk] != ' ') {
+        uint8_t c = buf[t + tk];
+        return c == 0 ? -UA_PE_NUL : tk && (c == '\r' || c == '\n') ? -UA_PE_VERSION : -UA_PE_TARGET;
+    }
+    size_t v = t + tk + 1;
+    if (end - v < 10)
+        return 0;
+    const uint8_t *q = buf + v;
+    if (memcmp(q, "HTTP/", 5) != 0 || q[5] < '0' || q[5] > '9' || q[6] != '.' || q[7] < '0' || q[7] > '9')
+        return -UA_PE_VERSION;
+    if (q[5] != '1' || q[7] > '1')
+        return -UA_PE_VERSION_UNSUPPORTED;
+    if (q[8] != '\r' || q[9] != '\n')
+        return -UA_PE_LINE_END;
+
+    h->method = (struct ua_span){(uint16_t)p, (uint16_t)k};
+    h->method_id = (uint8_t)method_id(buf + p, k);
+    h->minor = (uint8_t)(q[7] - '0');
+    h->target = (struct ua_span){(uint16_t)t, (uint16_t)tk};
+    const uint8_t *tg = buf + t;
+    size_t ps = 0; /* where the path starts inside the target */
+    if (tg[0] == '/') {
+        ps = 0;
+    } else if (tk == 1 && tg[0] == '*') {
+        if (h->method_id != UA_M_OPTIONS)
+            return -UA_PE_TARGET;
+        ps = 0;
+    } else if (h->method_id == UA_M_CONNECT) {
+        ps = tk; /* authority-form: no path */
+    } else {
+        /* absolute-form: scheme "://" authority [path] (RFC 9112 3.2.2) */
+        size_t i = 0;
+        while (i < tk && ((tg[i] | 0x20) >= 'a' && (tg[i] | 0x20) <= 'z'))
+            i++;
+        if (i == 0 || i + 3 > tk || memcmp(tg + i, "://", 3) != 0)
+            return -UA_PE_TARGET;
+        ps = i + 3;
+        while (ps < tk && tg[ps] != '/' && tg[ps] != '?')
+            ps++;
+    }
+    const uint8_t *qm = memchr(tg + ps, '?', tk - ps);
+    size_t pe = qm ? (size_t)(qm - tg) : tk;
+    h->path = (struct ua_span){(uint16_t)(t + ps), (uint16_t)(pe - ps)};
+    h->query = qm ? (struct ua_span){(uint16_t)(t + pe + 1), (uint16_t)(tk - pe - 1)}
+                  : (struct ua_span){(uint16_t)(t + tk), 0};
+    h->pos = (uint16_t)(v + 10);
+    return 1;
+}
+
+/* "HTTP/1.x SP 3DIGIT SP reason CRLF" (RFC 9112 4); a missing reason with its SP is tolerated. */
+AINLINE int status_line(int lvl, struct ua_head *h, uint8_t *buf, size_t end)
+{
+    size_t p = h->pos;
+    if (end - p < 13)
+        return 0;
+    const uint8_t *q = buf + p;
+    if (memcmp(q, "HTTP/1.", 7) != 0 || (q[7] != '0' && q[7] != '1') || q[8] != ' ')
+        return -UA_PE_VERSION;
+    if (q[9] < '1' || q[9] > '9' || q[10] < '0' || q[10] > '9' || q[11] < '0' || q[11] > '9')
+        return -UA_PE_STATUS;
+    size_t r = p + 12, rs;
+    if (buf[r] == ' ') {
+        rs = r + 1;
+        r = rs + scan_value(lvl, buf + rs, end - rs);
+    } else {
+        rs = r;
+    }
+    if (r + 1 >= end)
+        return 0;
+    if (buf[r] != '\r' || buf[r + 1] != '\n')
+        return buf[r] == 0 ? -UA_PE_NUL : -UA_PE_LINE_END;
+    h->minor = (uint8_t)(q[7] - '0');
+    h->status = (uint16_t)((q[9] - '0') * 100 + (q[10] - '0') * 10 + (q[11] - '0'));
+    h->reason = (struct ua_span){(uint16_t)rs, (uint16_t)(r - rs)};
+    h->pos = (uint16_t)(r + 2);
+    return 1;
+}
+
+AINLINE int parse_head(int lvl, struct ua_head *h, uint8_t *buf, size_t len, const struct ua_parse_limits *lim,
+                       int is_request)
+{
+    if (h->error)
+        return -EBADMSG;
+    size_t max = limit_head(lim);
+    size_t end = len < max ? len : max;
+    if (h->phase == PH_START) {
+        int r = is_request ? request_line(lvl, h, buf, end, lim) : status_line(lvl, h, buf, end);
+        if (r < 0)
+            return fail(h, -r);
+        if (r == 0)
+            return len >= max ? fail(h, UA_PE_HEAD_TOO_LARGE) : 0;
+        h->phase = PH_FIELDS;
+    }
+    int r = parse_fields(lvl, h, buf, end, lim, is_request);
+    if (r == 0 && len >= max)
+        return fail(h, UA_PE_HEAD_TOO_LARGE);
+    return r;
+}
+
+AINLINE int parse_trailers(int lvl, struct ua_trailers *t, uint8_t *buf, size_t len,
+                           const struct ua_parse_limits *lim)
+{
+    if (t->error)
+        return -EBADMSG;
+    size_t max = limit_head(lim), maxf = limit_fields(lim, UA_MAX_TRAILERS);
+    size_t end = len < max ? len : max, pos = t->pos;
+    for (;;) {
+        if (t->n >= maxf && pos < end && buf[pos] != '\r') {
+            t->error = UA_PE_TOO_MANY_HEADERS;
+            return -EBADMSG;
+        }
+        struct ua_header *hd = &t->fields[t->n < UA_MAX_TRAILERS ? t->n : UA_MAX_TRAILERS - 1];
+        int r = field_line(lvl, buf, end, &pos, hd);
+        if (r == FL_MORE)
+            break;
+        if (r < 0) {
+            t->error = (uint8_t)-r;
+            return -EBADMSG;
+        }
+        t->pos = (uint16_t)pos;
+        if (r == FL_END) {
+            t->len = (uint16_t)pos;
+            return (int)pos;
+        }
+        t->n++;
+    }
+    if (len >= max) {
+        t->error = UA_PE_HEAD_TOO_LARGE;
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- one function per SIMD level */
+
+#define LEVEL_FUNCS(suffix, lvl, attr) \
+    attr static int request_##suffix(struct ua_head *h, uint8_t *b, size_t n, const struct ua_parse_limits *l) \
+    { \
+        return parse_head(lvl, h, b, n, l, 1); \
+    } \
+    attr static int response_##suffix(struct ua_head *h, uint8_t *b, size_t n, const struct ua_parse_limits *l) \
+    { \
+        return parse_head(lvl, h, b, n, l, 0); \
+    } \
+    attr static int trailers_##suffix(struct ua_trailers *t, uint8_t *b, size_t n, \
+                                      const struct ua_parse_limits *l) \
+    { \
+        return parse_trailers(lvl, t, b, n, l); \
+    }
+
+LEVEL_FUNCS(scalar, UA_SIMD_SCALAR, )
+#if UA_X86
+LEVEL_FUNCS(sse42, UA_SIMD_SSE42, __attribute__((target("sse4.2"))))
+LEVEL_FUNCS(avx2, UA_SIMD_AVX2, __attribute__((target("avx2"))))
+#endif
+
+static int simd_level = -1;
+
+static int cpu_has(int level)
+{
+#if UA_X86
+    __builtin_cpu_init();
+    if (level == UA_SIMD_AVX2)
+        return __builtin_cpu_supports("avx2");
+    if (level == UA_SIMD_SSE42)
+        return __builtin_cpu_supports("sse4.2");
+#endif
+    return level == UA_SIMD_SCALAR;
+}
+
+static int simd_pick(void)
+{
+    const char *env = getenv("UA_SIMD");
+    if (env && *env) {
+        int want = strcmp(env, "avx2") == 0 ? UA_SIMD_AVX2 : strcmp(env, "sse42") == 0 ? UA_SIMD_SSE42 : UA_SIMD_SCALAR;
+        if (cpu_has(want))
+            return want;
+    }
+    return cpu_has(UA_SIMD_AVX2) ? UA_SIMD_AVX2 : cpu_has(UA_SIMD_SSE42) ? UA_SIMD_SSE42 : UA_SIMD_SCALAR;
+}
+
+int ua_simd_get(void)
+{
+    if (simd_level < 0)
+        simd_level = simd_pick();
+    return simd_level;
+}
+
+int ua_simd_set(int level)
+{
+    if (level < UA_SIMD_SCALAR || level > UA_SIMD_AVX2 || !cpu_has(level))
+        return -ENOTSUP;
+    simd_level = level;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- exports */
+
+void ua_parse_reset(struct ua_head *h)
+{
+    memset(h, 0, offsetof(struct ua_head, known));
+    h->content_length = -1;
+    memset(h->known, UA_HK_ABSENT, sizeof h->known);
+}
+
+int ua_parse_request(struct ua_head *h, uint8_t *buf, size_t len, const struct ua_parse_limits *lim)
+{
+    switch (ua_simd_get()) {
+#if UA_X86
+    case UA_SIMD_AVX2:
+        return request_avx2(h, buf, len, lim);
+    case UA_SIMD_SSE42:
+        return request_sse42(h, buf, len, lim);
+#endif
+    default:
+        return request_scalar(h, buf, len, lim);
+    }
+}
+
+int ua_parse_response(struct ua_head *h, uint8_t *buf, size_t len, const struct ua_parse_limits *lim)
+{
+    switch (ua_simd_get()) {
+#if UA_X86
+    case UA_SIMD_AVX2:
+        return response_avx2(h, buf, len, lim);
+    case UA_SIMD_SSE42:
+        return response_sse42(h, buf, len, lim);
+#endif
+    default:
+        return response_scalar(h, buf, len, lim);
+    }
+}
+
+void ua_trailers_reset(struct ua_trailers *t)
+{
+    t->n = t->len = t->pos = 0;
+    t->error = 0;
+}
+
+int ua_parse_trailers(struct ua_trailers *t, uint8_t *buf, size_t len, const struct ua_parse_limits *lim)
+{
+    switch (ua_simd_get()) {
+#if UA_X86
+    case UA_SIMD_AVX2:
+        return trailers_avx2(t, buf, len, lim);
+    case UA_SIMD_SSE42:
+        return trailers_sse42(t, buf, len, lim);
+#endif
+    default:
+        return trailers_scalar(t, buf, len, lim);
+    }
+}
+
+/* ---------------------------------------------------------------- chunked decoder (RFC 9112 7.1)
+ *
+ *   state     byte                        next        note
+ *   SIZE      HEXDIG                      SIZE        at most 16 significant digits (overflow: 400)
+ *   SIZE      ";" (after >= 1 digit)      EXT
+ *   SIZE      SP / HTAB (after a digit)   SIZE_WS     BWS before ";" (RFC 9112 7.1.1)
+ *   SIZE      CR (after a digit)          SIZE_LF
+ *   SIZE_WS   SP / HTAB                   SIZE_WS
+ *   SIZE_WS   ";"                         EXT
+ *   EXT       value byte                  EXT         at most EXT_MAX bytes (bounded, RFC 9112 7.1.1)
+ *   EXT       CR                          SIZE_LF
+ *   SIZE_LF   LF                          DATA, or LAST when the size is 0
+ *   DATA      (size bytes)                DATA_CR     handed out as spans, never copied
+ *   DATA_CR   CR                          DATA_LF
+ *   DATA_LF   LF                          SIZE
+ *   any other byte in any state is an error: "0x5", "+5", " 5", "5 \r\n" and a missing CRLF are all 400.
+ */
+#define CK_SIZE 0
+#define CK_SIZE_WS 1
+#define CK_EXT 2
+#define CK_SIZE_LF 3
+#define CK_DATA 4
+#define CK_DATA_CR 5
+#define CK_DATA_LF 6
+#define CK_LAST 7
+#define EXT_MAX 4096
+
+void ua_chunked_reset(struct ua_chunked *c, uint64_t max_total)
+{
+    memset(c, 0, sizeof *c);
+    c->max_total = max_total;
+}
+
+static int hexval(uint8_t b)
+{
+    if (b >= '0' && b <= '9')
+        return b - '0';
+    b |= 0x20;
+    return b >= 'a' && b <= 'f' ? b - 'a' + 10 : -1;
+}
+
+static int ck_fail(struct ua_chunked *c, int err, struct ua_chunk_out *out, size_t i)
+{
+    c->error = (uint8_t)err;
+    out->consumed = i;
+    return -EBADMSG;
+}
+
+int ua_chunked_feed(struct ua_chunked *c, const uint8_t *buf, size_t len, struct ua_chunk_out *out)
+{
+    out->off = out->len = 0;
+    if (c->error)
+        return ck_fail(c, c->error, out, 0);
+    size_t i = 0;
+    while (i < len) {
+        uint8_t b = buf[i];
+        switch (c->state) {
+        case CK_SIZE: {
+            int d = hexval(b);
+            if (d >= 0) {
+                if (c->remaining >> 60)
+                    return ck_fail(c, UA_PE_CHUNK_SIZE, out, i);
+                c->remaining = (c->remaining << 4) | (uint64_t)d;
+                c->digits = 1;
+            } else if (!c->digits) {
+                return ck_fail(c, UA_PE_CHUNK_SIZE, out, i);
+            } else if (b == ';') {
+                c->state = CK_EXT;
+            } else if (b == ' ' || b == '\t') {
+                c->state = CK_SIZE_WS;
+            } else if (b == '\r') {
+                c->state = CK_SIZE_LF;
+            } else {
+                return ck_fail(c, b == '\n' ? UA_PE_LINE_END : UA_PE_CHUNK_SIZE, out, i);
+            }
+            i++;
+            break;
+        }
+        case CK_SIZE_WS:
+            if (b == ';')
+                c->state = CK_EXT;
+            else if (b != ' ' && b != '\t')
+                return ck_fail(c, UA_PE_CHUNK_SIZE, out, i);
+            i++;
+            break;
+        case CK_EXT:
+            if (b == '\r') {
+                c->state = CK_SIZE_LF;
+            } else if (!is_value_byte(b) || ++c->ext_len > EXT_MAX) {
+                return ck_fail(c, b == '\n' ? UA_PE_LINE_END : UA_PE_CHUNK_EXT, out, i);
+            }
+            i++;
+            break;
+        case CK_SIZE_LF:
+            if (b != '\n')
+                return ck_fail(c, UA_PE_LINE_END, out, i);
+            i++;
+            c->ext_len = 0;
+            c->digits = 0;
+            if (c->remaining == 0) {
+                c->state = CK_LAST;
+                out->consumed = i;
+                return UA_CK_LAST;
+            }
+            if (c->max_total && c->remaining > c->max_total - c->total)
+                return ck_fail(c, UA_PE_BODY_TOO_LARGE, out, i);
+            c->state = CK_DATA;
+            break;
+        case CK_DATA: {
+            size_t n = len - i;
+            if (n > c->remaining)
+                n = (size_t)c->remaining;
+            c->remaining -= n;
+            c->total += n;
+            if (c->remaining == 0)
+                c->state = CK_DATA_CR;
+            out->off = i;
+            out->len = n;
+            out->consumed = i + n;
+            return UA_CK_DATA;
+        }
+        case CK_DATA_CR:
+        case CK_DATA_LF:
+            if (b != (c->state == CK_DATA_CR ? '\r' : '\n'))
+                return ck_fail(c, UA_PE_CHUNK_CRLF, out, i);
+            c->state = c->state == CK_DATA_CR ? CK_DATA_LF : CK_SIZE;
+            i++;
+            break;
+        default: /* CK_LAST: the caller parses the trailer section, not us */
+            out->consumed = 0;
+            return UA_CK_LAST;
+        }
+    }
+    out->consumed = i;
+    return UA_CK_MORE;
+}
+
+/* ---------------------------------------------------------------- errors */
+
+static const struct {
+    uint16_t status;
+    const char *name;
+} ERRORS[UA_PE_COUNT] = {
+    [UA_PE_NONE] = {0, "none"},
+    [UA_PE_METHOD] = {400, "invalid method"},
+    [UA_PE_TARGET] = {400, "invalid request-target"},
+    [UA_PE_TARGET_TOO_LONG] = {414, "request-target too long"},
+    [UA_PE_VERSION] = {400, "invalid HTTP version"},
+    [UA_PE_VERSION_UNSUPPORTED] = {505, "unsupported HTTP version"},
+    [UA_PE_LINE_END] = {400, "bare CR or LF"},
+    [UA_PE_NUL] = {400, "NUL byte"},
+    [UA_PE_CTL] = {400, "control character in field value"},
+    [UA_PE_HEADER_NAME] = {400, "invalid field name"},
+    [UA_PE_WS_BEFORE_COLON] = {400, "whitespace before colon"},
+    [UA_PE_OBS_FOLD] = {400, "obsolete line folding"},
+    [UA_PE_HEAD_TOO_LARGE] = {431, "head too large"},
+    [UA_PE_TOO_MANY_HEADERS] = {431, "too many header fields"},
+    [UA_PE_CL_INVALID] = {400, "invalid content-length"},
+    [UA_PE_CL_CONFLICT] = {400, "conflicting content-length"},
+    [UA_PE_CL_AND_TE] = {400, "content-length with transfer-encoding"},
+    [UA_PE_TE_UNSUPPORTED] = {501, "unsupported transfer-encoding"},
+    [UA_PE_TE_INVALID] = {400, "invalid transfer-encoding"},
+    [UA_PE_HOST] = {400, "missing, repeated or invalid host"},
+    [UA_PE_CHUNK_SIZE] = {400, "invalid chunk size"},
+    [UA_PE_CHUNK_EXT] = {400, "invalid chunk extension"},
+    [UA_PE_CHUNK_CRLF] = {400, "chunk data not followed by CRLF"},
+    [UA_PE_BODY_TOO_LARGE] = {413, "body too large"},
+    [UA_PE_STATUS] = {502, "invalid status line"},
+};
+
+int ua_parse_status(int error)
+{
+    return error > 0 && error < UA_PE_COUNT ? ERRORS[error].status : (error == 0 ? 0 : -EINVAL);
+}
+
+const char *ua_parse_error_name(int error)
+{
+    return error >= 0 && error < UA_PE_COUNT ? ERRORS[error].name : "unknown";
+}
