@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "loop/ring.h"
+#include "protocol/h1.h"
 
 enum ua_op {
     OP_WAKE = 1,    /* multishot poll on the wake eventfd */
@@ -29,7 +30,7 @@ enum ua_op {
     OP_POLL_REMOVE, /* removal of a poll that Python no longer wants */
     OP_SPLICE_IN,   /* file -> pipe (linked to OP_SPLICE_OUT) */
     OP_SPLICE_OUT,  /* pipe -> socket */
-    OP_UNLISTEN,    /* cancel of a listener's accept */
+    OP_NOP,         /* ua_ring_debug_stale: a NOP that completes as a late recv of a closed conn */
     OP_QUIET,       /* a completion with nothing left to do (cancel-all at teardown) */
 };
 
@@ -117,6 +118,18 @@ struct ua_pollent {
 
 /* ---- the ring ---- */
 struct ua_conn;
+struct ua_out;
+
+struct ua_pipe {
+    int rd, wr;
+    uint32_t size;
+    uint8_t free;
+};
+
+struct ua_zc_rec {
+    struct ua_out *out;
+    uint32_t next_free;
+};
 
 struct ua_arena_block {
     struct ua_arena_block *next;
@@ -162,13 +175,16 @@ struct ua_ring {
     struct ua_link starved_q; /* conns whose recv ended on ENOBUFS: re-armed when buffers return */
     struct ua_link t_idle, t_head, t_write; /* timer lists; each is sorted because its delay is fixed */
 
-    /* splice (splice.c): a pool of pipes, each used by one transfer at a time */
-    int (*pipes)[2];
+    /* SEND_ZC (send.c): a record per send whose F_NOTIF completion is owed; aux of its user_data */
+    int zc_ok;
+    struct ua_zc_rec *zc;
+    uint32_t n_zc, zc_free; /* zc_free: head of the free list through ua_zc_rec.next_free, or UINT32_MAX */
+
+    /* splice (splice.c): the pipe pool */
+    struct ua_pipe *pipes;
     uint32_t n_pipes, cap_pipes;
 
-    /* date header: rendered once per second */
-    int64_t date_sec;
-    char date[40];
+    struct ua_h1_settings h1set; /* limits and the cached date, shared by every connection */
 
     struct ua_ring_stats st;
 };
@@ -190,8 +206,6 @@ void ua_on_recv(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
 void ua_on_cancel(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
 void ua_conns_work(struct ua_ring *r); /* parse queue, notify queue, starved recvs */
 int ua_conns_pending(struct ua_ring *r); /* work that ua_conns_work could not finish for lack of room */
-void ua_conns_timers(struct ua_ring *r);
-int64_t ua_conns_next_deadline(struct ua_ring *r); /* ms, or -1 */
 
 /* send.c */
 void ua_on_send(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
@@ -199,5 +213,9 @@ void ua_on_send(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
 /* splice.c */
 void ua_on_splice(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
 void ua_pipes_fini(struct ua_ring *r);
+
+/* timer.c */
+void ua_conns_timers(struct ua_ring *r);
+int64_t ua_conns_next_deadline(struct ua_ring *r); /* ms, or -1 */
 
 #endif

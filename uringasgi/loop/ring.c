@@ -501,11 +501,13 @@ static void dispatch(struct ua_ring *r, struct io_uring_cqe *cqe)
         on_wake(r, res, flags);
         break;
     case OP_ACCEPT:
-    case OP_UNLISTEN:
         ua_on_accept(r, ud, res, flags);
         break;
     case OP_RECV:
         ua_on_recv(r, ud, res, flags);
+        break;
+    case OP_NOP: /* what a late recv completion for a closed connection looks like: end of stream */
+        ua_on_recv(r, ud, 0, 0);
         break;
     case OP_SEND:
     case OP_SEND_ZC:

@@ -121,6 +121,11 @@ int ua_conn_respond(struct ua_ring *r, uint32_t conn, int status, const uint8_t 
 int ua_conn_body(struct ua_ring *r, uint32_t conn, const uint8_t *body, uint32_t body_len, uint32_t flags);
 int ua_conn_want_body(struct ua_ring *r, uint32_t conn, int want); /* 1: send 100-continue if owed, read on */
 int ua_conn_close(struct ua_ring *r, uint32_t conn);               /* abort: no more is sent */
+/* Added to the contract: send length bytes of the file fd from offset as (part of) the body, by splice
+ * (file -> pipe -> socket, the bytes never enter user space). Like ua_conn_body: after ua_conn_respond
+ * with UA_SEND_MORE; flags UA_SEND_MORE if more body follows. The engine owns fd from this call on, even
+ * when it fails, and closes it once sent. Returns bytes still queued (the file range counts in full). */
+int ua_conn_sendfile(struct ua_ring *r, uint32_t conn, int fd, uint64_t offset, uint64_t length, uint32_t flags);
 
 /* Debug counters: return to zero once every connection is closed. */
 struct ua_ring_stats {
@@ -141,6 +146,10 @@ struct ua_ring_stats {
     uint32_t in_bytes;       /* bytes held in per-connection reassembly buffers */
 };
 int ua_ring_stats(struct ua_ring *r, struct ua_ring_stats *out);
+/* Added to the contract, for tests of the generation check: submit a NOP whose completion names `conn`
+ * as a recv completion with res 0 (end of stream), as a late completion for a closed connection would.
+ * -EINVAL if `conn` is a live connection. */
+int ua_ring_debug_stale(struct ua_ring *r, uint32_t conn);
 /* ua:cdef-end */
 
 #endif

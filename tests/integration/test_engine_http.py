@@ -1,0 +1,219 @@
+"""The engine serving HTTP/1.1 from a real process over real sockets: keep-alive, pipelining, bodies, errors.
+
+The server is tests/integration/engine_harness.py: the bare engine and a tiny Python loop, no asyncio.
+Every test ends by checking that the engine's counters are back to zero once the clients are gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+HARNESS = Path(__file__).with_name("engine_harness.py")
+
+
+class Engine:
+    def __init__(self, **config: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HARNESS), json.dumps(config)], stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stats(self) -> dict[str, int]:
+        with httpx.Client() as c:
+            r = c.get(self.url + "/stats", timeout=10)
+        return dict(r.json())
+
+    def settled(self, timeout: float = 10) -> dict[str, int]:
+        """Stats once only the stats request's own connection is open (clients close asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.stats()
+            if st["conns_open"] <= 1 and st["ops_inflight"] <= 2 or time.monotonic() > deadline:
+                return st
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    e = Engine()
+    yield e
+    e.stop()
+
+
+def connect(port: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return s
+
+
+def read_response(s: socket.socket, buf: bytearray) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    """One response off a socket (content-length or chunked), leaving the rest in buf."""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        assert chunk, "connection closed before a response head"
+        buf += chunk
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(b":")
+        headers[k.strip().lower()] = v.strip()
+    buf[:] = rest
+    body = b""
+    if b"content-length" in headers:
+        n = int(headers[b"content-length"])
+        while len(buf) < n:
+            chunk = s.recv(65536)
+            assert chunk
+            buf += chunk
+        body = bytes(buf[:n])
+        del buf[:n]
+    elif headers.get(b"transfer-encoding") == b"chunked":
+        while True:
+            while b"\r\n" not in buf:
+                buf += s.recv(65536)
+            line, _, _ = bytes(buf).partition(b"\r\n")
+            size = int(line, 16)
+            need = len(line) + 2 + size + 2
+            while len(buf) < need:
+                chunk = s.recv(65536)
+                assert chunk
+                buf += chunk
+            body += bytes(buf[len(line) + 2 : len(line) + 2 + size])
+            del buf[:need]
+            if size == 0:
+                break
+    return lines[0], headers, body
+
+
+def assert_clean(engine: Engine) -> None:
+    st = engine.settled()
+    assert st["conns_open"] == 1, st  # the stats request itself
+    assert st["ops_inflight"] == 2, st  # its recv, and the listener's multishot accept
+    assert st["bufs_out"] == 0, st
+    assert st["in_bytes"] == 0, st
+
+
+def test_hello_and_keep_alive_with_httpx(engine: Engine) -> None:
+    with httpx.Client(base_url=engine.url) as c:
+        for _ in range(50):
+            r = c.get("/")
+            assert r.status_code == 200
+            assert r.text == "hello"
+            assert r.headers["content-type"] == "text/plain"
+            assert r.headers["content-length"] == "5"
+    st = engine.stats()
+    assert st["accepted"] == 2  # one keep-alive connection for 50 requests, one for stats
+    assert st["requests"] == 51
+    assert_clean(engine)
+
+
+def test_pipelined_requests_are_answered_in_order(engine: Engine) -> None:
+    s = connect(engine.port)
+    reqs = b"".join(
+        f"GET /{p} HTTP/1.1\r\nhost: x\r\n\r\n".encode() for p in ["slow?ms=200", "", "big?n=70000", "slow?ms=50", ""]
+    )
+    s.sendall(reqs)
+    buf = bytearray()
+    bodies = [read_response(s, buf)[2] for _ in range(5)]
+    assert bodies == [b"late", b"hello", b"x" * 70000, b"late", b"hello"]
+    s.close()
+    assert_clean(engine)
+
+
+def test_request_body_and_head_split_across_reads(engine: Engine) -> None:
+    s = connect(engine.port)
+    body = os.urandom(100_000)
+    req = b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+    # A byte at a time through the head, then the body in uneven pieces.
+    for i in range(60):
+        s.sendall(req[i : i + 1])
+        time.sleep(0.001)
+    rest = req[60:]
+    while rest:
+        s.sendall(rest[:7777])
+        rest = rest[7777:]
+    status, _, got = read_response(s, bytearray())
+    assert status == b"HTTP/1.1 200 OK"
+    assert got == body
+    s.close()
+    assert_clean(engine)
+
+
+def test_chunked_request_body(engine: Engine) -> None:
+    with httpx.Client(base_url=engine.url) as c:
+        pieces = [os.urandom(n) for n in (1, 1000, 70000, 3)]
+        r = c.post("/echo", content=iter(pieces))
+        assert r.status_code == 200
+        assert r.content == b"".join(pieces)
+    assert_clean(engine)
+
+
+def test_streamed_response_is_chunked(engine: Engine) -> None:
+    with httpx.Client(base_url=engine.url) as c:
+        r = c.get("/stream", params={"n": 5, "size": 1000})
+        assert r.headers["transfer-encoding"] == "chunked"
+        assert r.content == b"y" * 5000
+    assert_clean(engine)
+
+
+def test_expect_100_continue(engine: Engine) -> None:
+    s = connect(engine.port)
+    s.sendall(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\nexpect: 100-continue\r\n\r\n")
+    buf = bytearray()
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(100)
+    assert bytes(buf).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+    del buf[: len(b"HTTP/1.1 100 Continue\r\n\r\n")]
+    s.sendall(b"hello")
+    status, _, body = read_response(s, buf)
+    assert status == b"HTTP/1.1 200 OK" and body == b"hello"
+    s.close()
+    assert_clean(engine)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET / HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n", b"400"),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nhost: x\r\n\r\n", b"414"),
+        (b"GET / HTTP/1.1\r\nhost: x\r\nx: " + b"a" * 20000 + b"\r\n\r\n", b"431"),
+        (b"GET / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip\r\n\r\n", b"501"),
+        (b"GET / HTTP/2.0\r\nhost: x\r\n\r\n", b"505"),
+        (b"GET / HTTP/1.1\r\nhost : x\r\n\r\n", b"400"),
+    ],
+)
+def test_bad_requests_are_answered_in_c_and_closed(engine: Engine, request_bytes: bytes, status: bytes) -> None:
+    s = connect(engine.port)
+    s.sendall(request_bytes)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 " + status), data[:100]
+    assert b"connection: close" in data.lower()
+    s.close()
+    st = engine.settled()
+    assert st["requests"] == 1  # only the stats request reached Python
+    assert_clean(engine)

@@ -1,0 +1,412 @@
+/* Output: responses from Python, the send queue, partial sends, SEND_ZC, back-pressure.
+ *
+ * Each connection has a FIFO of struct ua_out pieces and at most one send in the kernel, so bytes leave in
+ * the order they were queued. A send takes up to 16 pieces in one sendmsg (a pipelined batch of responses
+ * is one syscall's worth of work); a short send continues from the byte where it stopped. Sends are only
+ * queued as SQEs here: ua_ring_run submits everything one loop iteration queued in one io_uring_enter.
+ *
+ * A piece of at least zc_threshold bytes goes alone with SEND_ZC. Its first completion says how much was
+ * sent; the kernel may still read the memory until a second completion with IORING_CQE_F_NOTIF (6.0), so
+ * the piece keeps a reference per owed notification and is freed only when it is both sent and unreferenced.
+ * The default threshold (ring.c) was measured on loopback, where SEND_ZC has to copy anyway; see
+ * tests/integration/test_engine_send.py for the measurement harness.
+ *
+ * Back-pressure: ua_conn_respond/ua_conn_body return the bytes still queued. At out_high_water or above,
+ * the connection owes Python a WRITABLE once the queue drains to out_low_water.
+ *
+ * Framing follows h1: content-length bodies are checked against the announced length (more is -EINVAL and
+ * aborts, fewer closes the connection after the response, since the client cannot tell where it ends);
+ * chunked bodies get "<hex>\r\n...\r\n" per piece and "0\r\n\r\n" at the end; HEAD, 204 and 304 drop the
+ * body.
+ */
+#define _GNU_SOURCE
+#include "loop/conn.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHUNK_FRAME 32 /* hex size line + CRLF after the data + last-chunk "0\r\n\r\n" */
+
+struct ua_out *out_new(uint32_t len)
+{
+    struct ua_out *o = malloc(sizeof(*o) + len);
+    if (!o)
+        return NULL;
+    o->next = NULL;
+    o->len = 0;
+    o->off = 0;
+    o->refs = 0;
+    o->retired = 0;
+    o->file_fd = -1;
+    o->pipe = -1;
+    o->file_off = o->file_len = o->in_pipe = 0;
+    return o;
+}
+
+static uint64_t out_left(const struct ua_out *o)
+{
+    return o->file_fd >= 0 ? o->file_len - o->off : o->len - o->off;
+}
+
+/* A piece leaves the queue; its memory goes once no SEND_ZC notification is owed for it. */
+static void out_retire(struct ua_ring *r, struct ua_out *o)
+{
+    if (o->refs) {
+        o->retired = 1;
+        return;
+    }
+    if (o->file_fd >= 0)
+        splice_release(r, o);
+    free(o);
+}
+
+void send_queue(struct ua_ring *r, struct ua_conn *c, struct ua_out *o)
+{
+    (void)r;
+    o->next = NULL;
+    if (c->out_tail)
+        c->out_tail->next = o;
+    else
+        c->out_head = o;
+    c->out_tail = o;
+    c->out_bytes += out_left(o);
+}
+
+void send_free_all(struct ua_ring *r, struct ua_conn *c)
+{
+    struct ua_out *o = c->out_head;
+    while (o) {
+        struct ua_out *n = o->next;
+        out_retire(r, o);
+        o = n;
+    }
+    c->out_head = c->out_tail = NULL;
+    c->out_bytes = 0;
+}
+
+/* ---- SEND_ZC notification records ---- */
+
+int send_zc_init(struct ua_ring *r)
+{
+    struct io_uring_probe *p = io_uring_get_probe_ring(&r->ring);
+    r->zc_ok = p && io_uring_opcode_supported(p, IORING_OP_SEND_ZC) && r->cfg.zc_threshold != UINT32_MAX;
+    if (p)
+        io_uring_free_probe(p);
+    r->zc = NULL;
+    r->n_zc = 0;
+    r->zc_free = UINT32_MAX;
+    return 0;
+}
+
+void send_zc_fini(struct ua_ring *r)
+{
+    /* At teardown the ring is gone: pieces that still had a notification owed are freed now. */
+    for (uint32_t i = 0; i < r->n_zc; i++) {
+        struct ua_out *o = r->zc[i].out;
+        if (o && --o->refs == 0 && o->retired)
+            out_retire(r, o);
+    }
+    free(r->zc);
+    r->zc = NULL;
+    r->n_zc = 0;
+}
+
+static int zc_rec_new(struct ua_ring *r, struct ua_out *o)
+{
+    uint32_t i = r->zc_free;
+    if (i == UINT32_MAX) {
+        uint32_t n = r->n_zc ? r->n_zc * 2 : 64;
+        if (n > 0xffffff)
+            return -ENOSPC; /* the record index travels in 24 bits of user_data */
+        struct ua_zc_rec *z = realloc(r->zc, n * sizeof(*z));
+        if (!z)
+            return -ENOMEM;
+        for (uint32_t k = r->n_zc; k < n; k++) {
+            z[k].out = NULL;
+            z[k].next_free = k + 1 < n ? k + 1 : UINT32_MAX;
+        }
+        r->zc = z;
+        r->zc_free = r->n_zc;
+        r->n_zc = n;
+        i = r->zc_free;
+    }
+    r->zc_free = r->zc[i].next_free;
+    r->zc[i].out = o;
+    o->refs++;
+    return (int)i;
+}
+
+static void zc_rec_done(struct ua_ring *r, uint32_t i)
+{
+    struct ua_out *o = r->zc[i].out;
+    r->zc[i].out = NULL;
+    r->zc[i].next_free = r->zc_free;
+    r->zc_free = i;
+    if (--o->refs == 0 && o->retired)
+        out_retire(r, o);
+}
+
+/* ---- sending ---- */
+
+void send_kick(struct ua_ring *r, struct ua_conn *c)
+{
+    if ((c->flags & (C_SENDING | C_CLOSING)) || !c->out_head)
+        return;
+    struct ua_out *o = c->out_head;
+    uint32_t id = conn_id(r, c);
+    if (o->file_fd >= 0) {
+        splice_start(r, c, o);
+        return;
+    }
+    if (r->zc_ok && o->len - o->off >= r->cfg.zc_threshold) {
+        int rec = zc_rec_new(r, o);
+        if (rec < 0)
+            goto plain;
+        struct io_uring_sqe *sqe = ua_sqe(r);
+        io_uring_prep_send_zc(sqe, c->fd, o->data + o->off, (size_t)(o->len - o->off), MSG_NOSIGNAL, 0);
+        sqe->user_data = UD(OP_SEND_ZC, (uint32_t)rec, id);
+        r->st.zc_sends++;
+    } else {
+    plain:;
+        uint32_t n = 0;
+        for (struct ua_out *p = o; p && n < 16 && p->file_fd < 0; p = p->next) {
+            if (n && r->zc_ok && p->len - p->off >= r->cfg.zc_threshold)
+                break; /* it goes alone, zero-copy */
+            c->iov[n].iov_base = p->data + p->off;
+            c->iov[n].iov_len = (size_t)(p->len - p->off);
+            n++;
+        }
+        memset(&c->msg, 0, sizeof(c->msg));
+        c->msg.msg_iov = c->iov;
+        c->msg.msg_iovlen = n;
+        struct io_uring_sqe *sqe = ua_sqe(r);
+        io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+        sqe->user_data = UD(OP_SEND, 0, id);
+    }
+    c->ops++;
+    c->flags |= C_SENDING;
+    if (c->tkind != T_WRITE)
+        timer_set(r, c, T_WRITE, 1);
+}
+
+/* n bytes of the queue were sent. */
+void send_progress(struct ua_ring *r, struct ua_conn *c, uint64_t n)
+{
+    c->out_bytes -= n;
+    while (n) {
+        struct ua_out *o = c->out_head;
+        uint64_t left = out_left(o);
+        if (n < left) {
+            o->off += n;
+            break;
+        }
+        n -= left;
+        c->out_head = o->next;
+        if (!c->out_head)
+            c->out_tail = NULL;
+        out_retire(r, o);
+    }
+    timer_set(r, c, T_WRITE, 1);
+    if ((c->flags & C_WANT_WR) && c->out_bytes <= r->cfg.out_low_water) {
+        c->flags &= ~(uint32_t)C_WANT_WR;
+        if (c->flags & C_HELD)
+            conn_notify(r, c, C_NOTIFY_WR);
+    }
+}
+
+/* The send in flight ended (its result handled): send more, or the queue is empty. */
+void send_next(struct ua_ring *r, struct ua_conn *c)
+{
+    c->flags &= ~(uint32_t)C_SENDING;
+    if (c->flags & C_CLOSING)
+        return;
+    if (c->out_head)
+        send_kick(r, c);
+    else
+        conn_output_drained(r, c);
+}
+
+void ua_on_send(struct ua_ring *r, uint64_t ud, int res, uint32_t flags)
+{
+    struct ua_conn *c = conn_get(r, UD_ID(ud));
+    int final = !(flags & IORING_CQE_F_MORE);
+    if (UD_OP(ud) == OP_SEND_ZC) {
+        if (flags & IORING_CQE_F_NOTIF) {
+            zc_rec_done(r, UD_AUX(ud));
+            if (c) {
+                c->zc_pending--;
+                conn_op_done(r, c);
+            } else {
+                r->st.dropped_stale++;
+            }
+            return;
+        }
+        if (final)
+            zc_rec_done(r, UD_AUX(ud));
+        else if (c)
+            c->zc_pending++;
+    }
+    if (!c) {
+        r->st.dropped_stale++;
+        return;
+    }
+    if (final)
+        c->ops--;
+    if (res > 0) {
+        send_progress(r, c, (uint64_t)res);
+    } else if (res == -EOPNOTSUPP && UD_OP(ud) == OP_SEND_ZC) {
+        r->zc_ok = 0; /* this kind of socket takes no SEND_ZC: send the same bytes the plain way */
+    } else if (res < 0 && res != -ECANCELED && res != -EAGAIN && res != -EINTR) {
+        conn_abort(r, c, res); /* EPIPE, ECONNRESET: the client is gone */
+    }
+    send_next(r, c);
+    conn_finish(r, c);
+}
+
+/* ---- calls from Python ---- */
+
+int send_held_conn(struct ua_ring *r, uint32_t conn, struct ua_conn **out)
+{
+    struct ua_conn *c = conn_get(r, conn);
+    if (!c || (c->flags & (C_CLOSING | C_LINGER)))
+        return -EPIPE;
+    if (!(c->flags & C_HELD))
+        return -EINVAL; /* no request of Python's on it: its response was already finished */
+    *out = c;
+    return 0;
+}
+
+/* Append body bytes to o as the response's framing wants them. */
+static int frame_body(struct ua_conn *c, struct ua_out *o, const uint8_t *body, uint32_t len, int more)
+{
+    switch (c->h1.resp_framing) {
+    case UA_H1_FRAME_NONE:
+        return 0;
+    case UA_H1_FRAME_LENGTH:
+        if (c->body_sent + len > (uint64_t)c->h1.resp_length)
+            return -EINVAL; /* more than the content-length the response announced */
+        break;
+    case UA_H1_FRAME_CHUNKED:
+        if (len) {
+            int n = ua_h1_chunk_prefix((char *)o->data + o->len, 24, len);
+            if (n < 0)
+                return n;
+            o->len += (uint32_t)n;
+            memcpy(o->data + o->len, body, len);
+            o->len += len;
+            memcpy(o->data + o->len, "\r\n", 2);
+            o->len += 2;
+        }
+        if (!more) {
+            memcpy(o->data + o->len, "0\r\n\r\n", 5);
+            o->len += 5;
+        }
+        c->body_sent += len;
+        return 0;
+    default: /* UA_H1_FRAME_CLOSE: the bytes as they are, the close ends them */
+        break;
+    }
+    memcpy(o->data + o->len, body, len);
+    o->len += len;
+    c->body_sent += len;
+    return 0;
+}
+
+int send_queued(struct ua_ring *r, struct ua_conn *c)
+{
+    if (c->out_bytes >= r->cfg.out_high_water)
+        c->flags |= C_WANT_WR;
+    return c->out_bytes > INT_MAX ? INT_MAX : (int)c->out_bytes;
+}
+
+int ua_conn_respond(struct ua_ring *r, uint32_t conn, int status, const uint8_t *headers, uint32_t headers_len,
+                    uint32_t n_headers, const uint8_t *body, uint32_t body_len, uint32_t flags)
+{
+    struct ua_conn *c;
+    int err = send_held_conn(r, conn, &c);
+    if (err < 0)
+        return err;
+    if (c->flags & C_RESP)
+        return -EINVAL; /* the response already started: body goes through ua_conn_body */
+    int more = (flags & UA_SEND_MORE) != 0;
+    /* Room for the head: each "name\0value\0" becomes "name: value\r\n" (2 more bytes), plus the status
+     * line, server, date, content-length or transfer-encoding, connection, the extra headers, CRLF. */
+    size_t head_cap = 256 + (size_t)headers_len + 2 * (size_t)n_headers + r->cfg.extra_headers_len;
+    /* A large body goes in a piece of its own, so SEND_ZC can take it without the head. */
+    int split = r->zc_ok && body_len >= r->cfg.zc_threshold;
+    size_t cap = head_cap + (split ? 0 : (size_t)body_len + CHUNK_FRAME);
+    if (cap > UINT32_MAX)
+        return -E2BIG;
+    struct ua_out *o = out_new((uint32_t)cap);
+    if (!o)
+        return -ENOMEM;
+    int n = ua_h1_respond(&c->h1, status, (const char *)headers, headers_len, n_headers, more ? -1 : (int64_t)body_len,
+                          (const char *)r->cfg.extra_headers, r->cfg.extra_headers_len, (char *)o->data, head_cap);
+    if (n < 0) {
+        free(o);
+        return n;
+    }
+    o->len = (uint32_t)n;
+    if (status < 200) { /* informational (103 Early Hints): the final response is still to come */
+        send_queue(r, c, o);
+        send_kick(r, c);
+        return send_queued(r, c);
+    }
+    c->flags |= C_RESP;
+    struct ua_out *b = o;
+    if (split) {
+        send_queue(r, c, o);
+        b = out_new(body_len + CHUNK_FRAME);
+        if (!b) {
+            conn_abort(r, c, -ENOMEM);
+            return -ENOMEM;
+        }
+    }
+    err = frame_body(c, b, body, body_len, more);
+    if (err < 0) {
+        free(b);
+        conn_abort(r, c, err);
+        return err;
+    }
+    if (b->len || b == o)
+        send_queue(r, c, b);
+    else
+        free(b); /* a split body the framing dropped (HEAD, 204, 304) */
+    if (!more)
+        conn_response_done(r, c);
+    send_kick(r, c);
+    return send_queued(r, c);
+}
+
+int ua_conn_body(struct ua_ring *r, uint32_t conn, const uint8_t *body, uint32_t body_len, uint32_t flags)
+{
+    struct ua_conn *c;
+    int err = send_held_conn(r, conn, &c);
+    if (err < 0)
+        return err;
+    if (!(c->flags & C_RESP))
+        return -EINVAL; /* ua_conn_respond first */
+    int more = (flags & UA_SEND_MORE) != 0;
+    if (body_len || !more) {
+        struct ua_out *o = out_new(body_len + CHUNK_FRAME);
+        if (!o)
+            return -ENOMEM;
+        err = frame_body(c, o, body, body_len, more);
+        if (err < 0) {
+            free(o);
+            conn_abort(r, c, err);
+            return err;
+        }
+        if (o->len)
+            send_queue(r, c, o);
+        else
+            free(o);
+    }
+    if (!more)
+        conn_response_done(r, c);
+    send_kick(r, c);
+    return send_queued(r, c);
+}
