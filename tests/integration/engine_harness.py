@@ -122,7 +122,9 @@ class Server:
             length = int(q["len"])
             hdrs = [(b"content-length", str(length).encode())]
             if self.send(lambda: ring.respond(conn, 200, hdrs, more=True)) >= 0:
-                self.send(lambda: R.check(R.lib.ua_conn_sendfile(ring.ptr, conn, fd, int(q["off"]), length, 0)))
+                self.send(
+                    lambda: R.check(R.lib.ua_conn_sendfile(ring.ptr, conn, fd, int(q["off"]), length, 0))
+                )
             else:
                 os.close(fd)
         elif path == "/close":

@@ -40,7 +40,7 @@ class Engine:
         deadline = time.monotonic() + timeout
         while True:
             st = self.stats()
-            if st["conns_open"] <= 1 and st["ops_inflight"] <= 2 or time.monotonic() > deadline:
+            if (st["conns_open"] <= 1 and st["ops_inflight"] <= 2) or time.monotonic() > deadline:
                 return st
             time.sleep(0.05)
 
@@ -130,7 +130,8 @@ def test_hello_and_keep_alive_with_httpx(engine: Engine) -> None:
 def test_pipelined_requests_are_answered_in_order(engine: Engine) -> None:
     s = connect(engine.port)
     reqs = b"".join(
-        f"GET /{p} HTTP/1.1\r\nhost: x\r\n\r\n".encode() for p in ["slow?ms=200", "", "big?n=70000", "slow?ms=50", ""]
+        f"GET /{p} HTTP/1.1\r\nhost: x\r\n\r\n".encode()
+        for p in ["slow?ms=200", "", "big?n=70000", "slow?ms=50", ""]
     )
     s.sendall(reqs)
     buf = bytearray()
@@ -202,7 +203,9 @@ def test_expect_100_continue(engine: Engine) -> None:
         (b"GET / HTTP/1.1\r\nhost : x\r\n\r\n", b"400"),
     ],
 )
-def test_bad_requests_are_answered_in_c_and_closed(engine: Engine, request_bytes: bytes, status: bytes) -> None:
+def test_bad_requests_are_answered_in_c_and_closed(
+    engine: Engine, request_bytes: bytes, status: bytes
+) -> None:
     s = connect(engine.port)
     s.sendall(request_bytes)
     data = b""
