@@ -149,14 +149,19 @@ def test_byte_bound_limits_memory(tmp_path: pathlib.Path) -> None:
     assert m.stats()["entries"] <= 4
 
 
-def test_truncated_large_file_is_seen_after_valid_ms(tmp_path: pathlib.Path) -> None:
+def test_large_file_truncated_or_deleted_is_seen_at_once(tmp_path: pathlib.Path) -> None:
+    """A large file's fd is fstat'ed on every use: no response announces a length the file lost."""
     write(tmp_path, "big.bin", b"z" * 50_000)
+    write(tmp_path, "small.txt", b"s" * 100)
     m = mount(tmp_path, small_max=1024, valid_ms=1000)
     assert len(get(m, "/big.bin", 1000)[1]) == 50_000
+    assert get(m, "/small.txt", 1000)[0] == 200
     os.truncate(tmp_path / "big.bin", 10_000)
-    r = m.serve(b"GET", b"/big.bin", now_ms=1500)
-    # Within valid_ms the old length is planned; the fd then gives only what is left and the engine
-    # ends such a response by closing. The bytes that are sent are never beyond the file's.
-    assert r is not None and r.headers["content-length"] == "50000" and len(r.body) == 10_000
-    r = m.serve(b"GET", b"/big.bin", now_ms=2000)
-    assert r is not None and r.headers["content-length"] == "10000" and len(r.body) == 10_000
+    r = m.serve(b"GET", b"/big.bin", now_ms=1001)
+    assert r is not None and r.headers["content-length"] == "10000" and r.body == b"z" * 10_000
+    (tmp_path / "big.bin").unlink()
+    (tmp_path / "small.txt").unlink()
+    assert get(m, "/big.bin", 1002)[0] == 404
+    # A small file lives in memory: its bytes stay whole, and its deletion shows within valid_ms.
+    assert get(m, "/small.txt", 1002)[:2] == (200, b"s" * 100)
+    assert get(m, "/small.txt", 2000)[0] == 404

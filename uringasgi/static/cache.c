@@ -7,7 +7,9 @@
  * - Revalidation, at most once per valid_ms, is an fstatat() of the same key. It may follow a symlink out
  *   of the mount, but it only compares (dev, ino, size, mtime) with what the cached fd holds: any
  *   difference, or an error, drops the entry and the next lookup opens the path again with openat2.
- *   So a deleted file becomes a miss, a changed one gets a new ETag, within valid_ms.
+ *   So a deleted file becomes a miss, a changed one gets a new ETag, within valid_ms. A large file (one
+ *   whose fd is kept) is also fstat'ed on every use, so its deletion, truncation or rewrite in place is
+ *   seen at once: a response never announces a length its file no longer has.
  * - A file of up to small_max bytes is read into memory once and its fd closed; larger ones keep the fd.
  * - Bounds: at most max_entries entries (so at most that many fds) and max_bytes of bodies and brotli
  *   copies; the least recently used entries leave first. An entry that leaves while referenced is freed
@@ -148,11 +150,20 @@ static void evict(struct ua_fcache *c)
         drop(c, c->lru_tail);
 }
 
+/* An fd the cache holds is a large file: one fstat beside a transfer of that size is nothing, and it
+ * catches a file deleted (no links left), truncated or rewritten in place at once, not a second later. */
+static int fd_unchanged(const struct ua_fentry *e)
+{
+    struct stat st;
+    return fstat(e->fd, &st) == 0 && st.st_nlink > 0 && (uint64_t)st.st_size == e->size &&
+           st.st_mtim.tv_sec == e->mtim.tv_sec && st.st_mtim.tv_nsec == e->mtim.tv_nsec;
+}
+
 static int still_valid(struct ua_fcache *c, struct ua_fentry *e, uint64_t now_ms)
 {
     struct stat st;
     if (now_ms - e->checked_ms < c->valid_ms)
-        return 1;
+        return e->fd < 0 || fd_unchanged(e);
     int rc = fstatat(c->dirfd, e->key, &st, 0);
     int same;
     if (e->kind == UA_FE_MISSING)
