@@ -61,7 +61,7 @@ unit: install
 integration: install
 	$(VPY) -m pytest -q tests/integration
 
-test: install lint
+test: install apt-fuzz lint
 	$(VPY) -m pytest -q tests
 
 # Each of these runs a script owned by its area; see the script for what it does.

@@ -35,9 +35,7 @@ class Conn:
         self.pending += data
         events: list[tuple[Any, ...]] = []
         while True:
-            buf = ffi.from_buffer(self.pending)
-            t = lib.ua_h1_feed(self.c, buf, len(self.pending), self.ev)
-            del buf
+            t = h1drive.feed(self.c, self.pending, self.ev)
             name = h1drive.EVENT_NAMES[t]
             if t == lib.UA_H1_HEAD:
                 events.append((name, h1drive.head_dict(self.pending, self.c.head)))

@@ -409,6 +409,8 @@ struct app_headers {
  * controls (HTAB allowed). Anything else is a header injection attempt: -EINVAL. Writes "name: value\r\n". */
 static int app_headers(struct wr *w, const char *b, size_t len, uint32_t n, struct app_headers *a)
 {
+    if (len == 0 || b == NULL)
+        return n == 0 && len == 0 ? 0 : -EINVAL;
     const char *p = b, *end = b + len;
     for (uint32_t i = 0; i < n; i++) {
         const char *name = p;
