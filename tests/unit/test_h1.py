@@ -366,8 +366,7 @@ def test_body_limit_is_413_before_the_head_event() -> None:
     assert c.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n") == [("error", 413)]
 
 
-def test_conn_is_fixed_size_and_needs_no_allocation() -> None:
+def test_conn_is_fixed_size_with_the_header_table_inside() -> None:
     assert ffi.sizeof("struct ua_h1_conn") < 1024
-    assert ffi.sizeof("struct ua_head") == ffi.sizeof("struct ua_header") * 64 + ffi.offsetof(
-        "struct ua_head", "headers"
-    )
+    end_of_table = ffi.offsetof("struct ua_head", "headers") + 64 * ffi.sizeof("struct ua_header")
+    assert end_of_table <= ffi.sizeof("struct ua_head") < end_of_table + 8

@@ -380,3 +380,29 @@ def test_trailer_parser_limits() -> None:
     lib.ua_trailers_reset(t)
     data = ffi.new("uint8_t[]", b"A: 1\r\nB: 2\r\nC: 3\r\n\r\n")
     assert lib.ua_parse_trailers(t, data, 20, lim) == -74 and t.error == lib.UA_PE_TOO_MANY_HEADERS
+
+
+@pytest.mark.parametrize(
+    ("cut_after", "spoil_at"),
+    [
+        (b"GET /abc", b"bc"),  # inside the target
+        (b"GE", b"GE"),  # inside the method
+        (b"Host: h\r\nX-Na", b"X-Na"),  # inside a field name
+        (b"X-Name:  val", b"val"),  # inside a field value
+    ],
+)
+def test_resume_inside_a_line_goes_on_from_where_it_stopped(cut_after: bytes, spoil_at: bytes) -> None:
+    """A byte-at-a-time client costs linear work: a resumed parse never looks at accepted bytes again.
+    Shown by spoiling an accepted byte between the calls: it is not noticed."""
+    req = b"GET /abcdef HTTP/1.1\r\nHost: h\r\nX-Name:  value\r\n\r\n"
+    h = ffi.new("struct ua_head *")
+    lim = ffi.new("struct ua_parse_limits *")
+    lib.ua_parse_reset(h)
+    buf = ffi.new("uint8_t[]", req)
+    cut = req.index(cut_after) + len(cut_after)
+    assert lib.ua_parse_request(h, buf, cut, lim) == 0
+    buf[req.index(spoil_at)] = 0x01
+    assert lib.ua_parse_request(h, buf, len(req), lim) == len(req), h.error
+    fresh = ffi.new("uint8_t[]", bytes(buf))
+    lib.ua_parse_reset(h)
+    assert lib.ua_parse_request(h, fresh, len(req), lim) == -74, "the spoiled byte is caught by a fresh parse"

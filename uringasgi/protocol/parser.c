@@ -14,8 +14,9 @@
  *   Host          : exactly one on HTTP/1.1, at most one on 1.0 (RFC 9112 3.2)
  *   limits        : head bytes and field count 431, target length 414 (checked before the line ends)
  *
- * Incremental: h->pos is the first byte of the first line not yet accepted. A call resumes there, so a line
- * is scanned again only while it is incomplete. Every check depends only on the bytes, in order, so a head fed
+ * Incremental: the head remembers the line it is in (pos), the part of the line (sub) and the first byte not
+ * yet looked at (scan). A call goes on from there, so no byte already accepted is scanned again (only a CR
+ * waiting for its LF, and the at most 10 bytes of an incomplete HTTP-version). Every check depends only on the bytes, in order, so a head fed
  * whole or byte by byte gives the same result. Only the first max_head bytes are ever looked at.
  *
  * SIMD: the three byte classes (token, target, field value) are scanned 32 (AVX2), 16 (SSE4.2) or 1 byte at a
@@ -506,56 +507,88 @@ static int finish(struct ua_head *h, int is_request)
 #define FL_FIELD 1
 #define FL_END 2
 
-/* One field line at *pos, or the empty line that ends the section. FL_* or -UA_PE_*.
- * On FL_FIELD, *hd holds the spans and *pos moves past the CRLF; on FL_END *pos moves past it. */
-AINLINE int field_line(int lvl, uint8_t *buf, size_t end, size_t *pos, struct ua_header *hd)
+/* Where a parse stopped inside a line, so that the next call goes on from the byte it stopped at: `pos` is
+ * the line's first byte, `scan` the first byte not yet looked at, `sub` the part of the line being read. */
+struct resume {
+    uint16_t *pos, *scan;
+    uint8_t *sub;
+};
+
+#define SUB_START 0 /* field line: nothing read yet */
+#define SUB_NAME 1  /* [pos, scan) is a valid, lowercased name so far */
+#define SUB_OWS 2   /* name and colon done (hd->name_*), skipping whitespace before the value */
+#define SUB_VALUE 3 /* [hd->value_off, scan) is a valid value so far */
+
+/* One field line, or the empty line that ends the section. FL_* or -UA_PE_*. On FL_FIELD, *hd holds the
+ * spans; *rs->pos moves past the CRLF either way. On FL_MORE, *rs says where to go on. */
+AINLINE int field_line(int lvl, uint8_t *buf, size_t end, struct resume rs, struct ua_header *hd)
 {
-    size_t p = *pos;
-    if (p >= end)
-        return FL_MORE;
-    uint8_t c = buf[p];
-    if (c == '\r') {
-        if (p + 1 >= end)
+    size_t p = *rs.pos, s = *rs.scan;
+    uint8_t c;
+    switch (*rs.sub) {
+    case SUB_START:
+        if (p >= end)
             return FL_MORE;
-        if (buf[p + 1] != '\n')
+        c = buf[p];
+        if (c == '\r') {
+            if (p + 1 >= end)
+                return FL_MORE;
+            if (buf[p + 1] != '\n')
+                return -UA_PE_LINE_END;
+            *rs.pos = *rs.scan = (uint16_t)(p + 2);
+            return FL_END;
+        }
+        if (c == ' ' || c == '\t')
+            return -UA_PE_OBS_FOLD;
+        s = p;
+        /* fall through */
+    case SUB_NAME:
+        s += scan_token(lvl, buf + s, end - s, 1);
+        if (s >= end) {
+            *rs.sub = SUB_NAME;
+            *rs.scan = (uint16_t)s;
+            return FL_MORE;
+        }
+        c = buf[s];
+        if (c != ':')
+            return c == ' ' || c == '\t' ? -UA_PE_WS_BEFORE_COLON
+                   : c == 0              ? -UA_PE_NUL
+                   : c == '\n'           ? -UA_PE_LINE_END
+                                         : -UA_PE_HEADER_NAME;
+        if (s == p)
+            return -UA_PE_HEADER_NAME;
+        hd->name_off = (uint16_t)p;
+        hd->name_len = (uint16_t)(s - p);
+        s++;
+        /* fall through */
+    case SUB_OWS:
+        while (s < end && (buf[s] == ' ' || buf[s] == '\t'))
+            s++;
+        if (s >= end) {
+            *rs.sub = SUB_OWS;
+            *rs.scan = (uint16_t)s;
+            return FL_MORE;
+        }
+        hd->value_off = (uint16_t)s;
+        /* fall through */
+    default: /* SUB_VALUE */
+        s += scan_value(lvl, buf + s, end - s);
+        if (s + 1 >= end) { /* the CR, if it is there, is looked at again next time */
+            *rs.sub = SUB_VALUE;
+            *rs.scan = (uint16_t)s;
+            return FL_MORE;
+        }
+        if (buf[s] != '\r')
+            return buf[s] == 0 ? -UA_PE_NUL : buf[s] == '\n' ? -UA_PE_LINE_END : -UA_PE_CTL;
+        if (buf[s + 1] != '\n')
             return -UA_PE_LINE_END;
-        *pos = p + 2;
-        return FL_END;
     }
-    if (c == ' ' || c == '\t')
-        return -UA_PE_OBS_FOLD;
-    size_t k = scan_token(lvl, buf + p, end - p, 1);
-    if (p + k >= end)
-        return FL_MORE;
-    c = buf[p + k];
-    if (c != ':')
-        return c == ' ' || c == '\t' ? -UA_PE_WS_BEFORE_COLON
-               : c == 0              ? -UA_PE_NUL
-               : c == '\n' || (c == '\r' && k == 0) ? -UA_PE_LINE_END
-                                                    : -UA_PE_HEADER_NAME;
-    if (k == 0)
-        return -UA_PE_HEADER_NAME;
-    size_t v = p + k + 1;
-    while (v < end && (buf[v] == ' ' || buf[v] == '\t'))
-        v++;
-    size_t vk = scan_value(lvl, buf + v, end - v);
-    size_t e = v + vk;
-    if (e >= end)
-        return FL_MORE;
-    if (buf[e] != '\r')
-        return buf[e] == 0 ? -UA_PE_NUL : buf[e] == '\n' ? -UA_PE_LINE_END : -UA_PE_CTL;
-    if (e + 1 >= end)
-        return FL_MORE;
-    if (buf[e + 1] != '\n')
-        return -UA_PE_LINE_END;
-    size_t ve = e;
-    while (ve > v && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t'))
+    size_t ve = s;
+    while (ve > hd->value_off && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t'))
         ve--;
-    hd->name_off = (uint16_t)p;
-    hd->name_len = (uint16_t)k;
-    hd->value_off = (uint16_t)v;
-    hd->value_len = (uint16_t)(ve - v);
-    *pos = e + 2;
+    hd->value_len = (uint16_t)(ve - hd->value_off);
+    *rs.pos = *rs.scan = (uint16_t)(s + 2);
+    *rs.sub = SUB_START;
     return FL_FIELD;
 }
 
@@ -579,23 +612,23 @@ static int fail(struct ua_head *h, int err)
 AINLINE int parse_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, const struct ua_parse_limits *lim,
                          int is_request)
 {
-    size_t pos = h->pos, maxf = limit_fields(lim, UA_MAX_HEADERS);
+    size_t maxf = limit_fields(lim, UA_MAX_HEADERS);
+    struct resume rs = {&h->pos, &h->scan, &h->sub};
     for (;;) {
-        struct ua_header *hd = &h->headers[h->n_headers < UA_MAX_HEADERS ? h->n_headers : UA_MAX_HEADERS - 1];
-        if (h->n_headers >= maxf && pos < end && buf[pos] != '\r')
+        if (h->n_headers >= maxf && h->sub == SUB_START && h->pos < end && buf[h->pos] != '\r')
             return fail(h, UA_PE_TOO_MANY_HEADERS);
-        int r = field_line(lvl, buf, end, &pos, hd);
+        struct ua_header *hd = &h->headers[h->n_headers < UA_MAX_HEADERS ? h->n_headers : UA_MAX_HEADERS - 1];
+        int r = field_line(lvl, buf, end, rs, hd);
         if (r == FL_MORE)
-            break;
+            return 0;
         if (r < 0)
             return fail(h, -r);
         if (r == FL_END) {
-            h->pos = (uint16_t)pos;
             int e = finish(h, is_request);
             if (e)
                 return fail(h, e);
-            h->head_len = (uint16_t)pos;
-            return (int)pos;
+            h->head_len = h->pos;
+            return h->pos;
         }
         int id = known_id(buf + hd->name_off, hd->name_len);
         if (id >= 0) {
@@ -606,42 +639,64 @@ AINLINE int parse_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
                 h->known[id] = (uint8_t)h->n_headers;
         }
         h->n_headers++;
-        h->pos = (uint16_t)pos;
     }
-    return 0;
 }
 
-/* The request-line at h->pos; 1 when accepted, 0 for more bytes, -UA_PE_* on error. */
+/* request-line parts being read (h->sub while h->phase == PH_START) */
+#define RL_METHOD 0  /* [pos, scan) is method so far (after any empty lines) */
+#define RL_TARGET 1  /* h->method done; [h->target.off, scan) is target so far */
+#define RL_VERSION 2 /* h->target done; the 10 bytes "HTTP/x.y\r\n" at scan */
+
+/* The request-line; 1 when accepted, 0 for more bytes, -UA_PE_* on error. */
 AINLINE int request_line(int lvl, struct ua_head *h, uint8_t *buf, size_t end, const struct ua_parse_limits *lim)
 {
-    size_t p = h->pos;
-    while (p < end && buf[p] == '\r') { /* RFC 9112 2.2: skip empty lines before the request-line */
-        if (p + 1 >= end)
+    size_t p = h->pos, s = h->scan, t;
+    switch (h->sub) {
+    case RL_METHOD:
+        if (s == p) {
+            while (p < end && buf[p] == '\r') { /* RFC 9112 2.2: skip empty lines before the request-line */
+                if (p + 1 >= end)
+                    return 0;
+                if (buf[p + 1] != '\n')
+                    return -UA_PE_LINE_END;
+                p += 2;
+                h->pos = h->scan = (uint16_t)p;
+            }
+            s = p;
+        }
+        s += scan_token(lvl, buf + s, end - s, 0);
+        if (s >= end) {
+            h->scan = (uint16_t)s;
             return 0;
-        if (buf[p + 1] != '\n')
-            return -UA_PE_LINE_END;
-        p += 2;
-        h->pos = (uint16_t)p;
+        }
+        if (s == p || buf[s] != ' ')
+            return buf[s] == '\n' ? -UA_PE_LINE_END : buf[s] == 0 ? -UA_PE_NUL : -UA_PE_METHOD;
+        h->method = (struct ua_span){(uint16_t)p, (uint16_t)(s - p)};
+        s++;
+        h->target.off = (uint16_t)s;
+        h->sub = RL_TARGET;
+        /* fall through */
+    case RL_TARGET:
+        t = h->target.off;
+        s += scan_target(lvl, buf + s, end - s);
+        if (lim->max_target && s - t > lim->max_target)
+            return -UA_PE_TARGET_TOO_LONG;
+        if (s >= end) {
+            h->scan = (uint16_t)s;
+            return 0;
+        }
+        if (s == t || buf[s] != ' ')
+            return buf[s] == 0 ? -UA_PE_NUL : s > t && (buf[s] == '\r' || buf[s] == '\n') ? -UA_PE_VERSION : -UA_PE_TARGET;
+        h->target.len = (uint16_t)(s - t);
+        s++;
+        h->sub = RL_VERSION;
+        /* fall through */
+    default: /* RL_VERSION */
+        h->scan = (uint16_t)s;
+        if (end - s < 10)
+            return 0;
     }
-    size_t k = scan_token(lvl, buf + p, end - p, 0);
-    if (p + k >= end)
-        return 0;
-    if (k == 0 || buf[p + k] != ' ')
-        return buf[p + k] == '\n' ? -UA_PE_LINE_END : buf[p + k] == 0 ? -UA_PE_NUL : -UA_PE_METHOD;
-    size_t t = p + k + 1;
-    size_t tk = scan_target(lvl, buf + t, end - t);
-    if (lim->max_target && tk > lim->max_target)
-        return -UA_PE_TARGET_TOO_LONG;
-    if (t + tk >= end)
-        return 0;
-    if (tk == 0 || buf[t + tk] != ' ') {
-        uint8_t c = buf[t + tk];
-        return c == 0 ? -UA_PE_NUL : tk && (c == '\r' || c == '\n') ? -UA_PE_VERSION : -UA_PE_TARGET;
-    }
-    size_t v = t + tk + 1;
-    if (end - v < 10)
-        return 0;
-    const uint8_t *q = buf + v;
+    const uint8_t *q = buf + s;
     if (memcmp(q, "HTTP/", 5) != 0 || q[5] < '0' || q[5] > '9' || q[6] != '.' || q[7] < '0' || q[7] > '9')
         return -UA_PE_VERSION;
     if (q[5] != '1' || q[7] > '1')
@@ -649,10 +704,10 @@ AINLINE int request_line(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
     if (q[8] != '\r' || q[9] != '\n')
         return -UA_PE_LINE_END;
 
-    h->method = (struct ua_span){(uint16_t)p, (uint16_t)k};
-    h->method_id = (uint8_t)method_id(buf + p, k);
+    h->method_id = (uint8_t)method_id(buf + h->method.off, h->method.len);
     h->minor = (uint8_t)(q[7] - '0');
-    h->target = (struct ua_span){(uint16_t)t, (uint16_t)tk};
+    t = h->target.off;
+    size_t tk = h->target.len;
     const uint8_t *tg = buf + t;
     size_t ps = 0; /* where the path starts inside the target */
     if (tg[0] == '/') {
@@ -679,7 +734,8 @@ AINLINE int request_line(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
     h->path = (struct ua_span){(uint16_t)(t + ps), (uint16_t)(pe - ps)};
     h->query = qm ? (struct ua_span){(uint16_t)(t + pe + 1), (uint16_t)(tk - pe - 1)}
                   : (struct ua_span){(uint16_t)(t + tk), 0};
-    h->pos = (uint16_t)(v + 10);
+    h->pos = h->scan = (uint16_t)(s + 10);
+    h->sub = SUB_START;
     return 1;
 }
 
@@ -708,7 +764,8 @@ AINLINE int status_line(int lvl, struct ua_head *h, uint8_t *buf, size_t end)
     h->minor = (uint8_t)(q[7] - '0');
     h->status = (uint16_t)((q[9] - '0') * 100 + (q[10] - '0') * 10 + (q[11] - '0'));
     h->reason = (struct ua_span){(uint16_t)rs, (uint16_t)(r - rs)};
-    h->pos = (uint16_t)(r + 2);
+    h->pos = h->scan = (uint16_t)(r + 2);
+    h->sub = SUB_START;
     return 1;
 }
 
@@ -739,24 +796,24 @@ AINLINE int parse_trailers(int lvl, struct ua_trailers *t, uint8_t *buf, size_t 
     if (t->error)
         return -EBADMSG;
     size_t max = limit_head(lim), maxf = limit_fields(lim, UA_MAX_TRAILERS);
-    size_t end = len < max ? len : max, pos = t->pos;
+    size_t end = len < max ? len : max;
+    struct resume rs = {&t->pos, &t->scan, &t->sub};
     for (;;) {
-        if (t->n >= maxf && pos < end && buf[pos] != '\r') {
+        if (t->n >= maxf && t->sub == SUB_START && t->pos < end && buf[t->pos] != '\r') {
             t->error = UA_PE_TOO_MANY_HEADERS;
             return -EBADMSG;
         }
         struct ua_header *hd = &t->fields[t->n < UA_MAX_TRAILERS ? t->n : UA_MAX_TRAILERS - 1];
-        int r = field_line(lvl, buf, end, &pos, hd);
+        int r = field_line(lvl, buf, end, rs, hd);
         if (r == FL_MORE)
             break;
         if (r < 0) {
             t->error = (uint8_t)-r;
             return -EBADMSG;
         }
-        t->pos = (uint16_t)pos;
         if (r == FL_END) {
-            t->len = (uint16_t)pos;
-            return (int)pos;
+            t->len = t->pos;
+            return t->pos;
         }
         t->n++;
     }
@@ -869,8 +926,8 @@ int ua_parse_response(struct ua_head *h, uint8_t *buf, size_t len, const struct 
 
 void ua_trailers_reset(struct ua_trailers *t)
 {
-    t->n = t->len = t->pos = 0;
-    t->error = 0;
+    t->n = t->len = t->pos = t->scan = 0;
+    t->error = t->sub = 0;
 }
 
 int ua_parse_trailers(struct ua_trailers *t, uint8_t *buf, size_t len, const struct ua_parse_limits *lim)

@@ -4,9 +4,9 @@
  * buffer, so a head is at most 65535 bytes. Header names are lowercased in the buffer while they are
  * validated (ASGI wants lowercase names; this spares a second pass in Python).
  *
- * Incremental: ua_parse_request() returns 0 while the head is incomplete and remembers the first line it has
- * not accepted yet; the caller calls again with the SAME buffer start and more bytes appended. Lines already
- * accepted are never scanned again.
+ * Incremental: ua_parse_request() returns 0 while the head is incomplete and remembers where it stopped; the
+ * caller calls again with the SAME buffer start (bytes already given unchanged: names were lowercased in
+ * them) and more bytes appended. Bytes already accepted are not scanned again.
  */
 #ifndef UA_PARSER_H
 #define UA_PARSER_H
@@ -145,6 +145,9 @@ struct ua_head {
     /* resume state: private to the parser */
     uint8_t phase;
     uint16_t pos;
+    uint16_t scan;
+    uint8_t sub;
+    uint8_t _pad;
     uint8_t known[UA_HK_COUNT];
     struct ua_header headers[UA_MAX_HEADERS];
 };
@@ -152,9 +155,10 @@ struct ua_head {
 struct ua_trailers {
     uint16_t n;
     uint16_t len;            /* bytes of the trailer section, final CRLF included (set when complete) */
-    uint16_t pos;            /* resume state */
     uint8_t error;
-    uint8_t _pad;
+    uint8_t sub;             /* resume state: private to the parser */
+    uint16_t pos;
+    uint16_t scan;
     struct ua_header fields[UA_MAX_TRAILERS];
 };
 
