@@ -1,0 +1,1 @@
+"""The benchmark harness behind bench/runner.py, one concern per module."""
