@@ -13,6 +13,11 @@ from .scenarios import Scenario
 from .servers import BENCH, CLIENT_CPU, taskset
 
 CONNECTIONS = 64
+WRK_TIMEOUT = 10
+
+
+class NoCompletion(RuntimeError):
+    """Not one request finished inside the round: every connection was still waiting when it ended."""
 
 
 UNITS = {"us": 1.0, "ms": 1000.0, "s": 1_000_000.0}
@@ -58,6 +63,8 @@ def wrk_argv(scenario: Scenario, url: str, seconds: float) -> list[str]:
     threads = 2 if not scenario.pinned else 1
     argv = taskset(scenario.pinned, CLIENT_CPU)
     argv += ["wrk", f"-t{threads}", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency"]
+    # wrk drops a response slower than its 2 s default as a "timeout"; a slow answer must count as slow.
+    argv += ["--timeout", f"{WRK_TIMEOUT}s"]
     if scenario.lua:
         argv += ["-s", str(BENCH / "lua" / scenario.lua)]
     return [*argv, url]
@@ -95,5 +102,5 @@ def measure(scenario: Scenario, run: Running, seconds: float) -> dict[str, Any]:
     if run.proc.poll() is not None:
         raise RuntimeError(f"server exited during the round ({run.proc.returncode}): {log_tail(run)}")
     if result["rps"] <= 0:
-        raise RuntimeError("no request completed")
+        raise NoCompletion("no request completed")
     return result

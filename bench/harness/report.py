@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .load import CONNECTIONS
+from .load import CONNECTIONS, WRK_TIMEOUT
 from .procs import NOT_BUILT, OK
 from .servers import CLIENT_CPU, HOST, ROOT, SERVER_CPU, URINGASGI, UVICORN, Ctx
 
@@ -103,7 +103,9 @@ def row_cells(row: dict[str, Any], scenario: dict[str, Any]) -> list[str]:
 METHOD = """\
 - Each server runs one worker pinned to CPU {server} (`taskset -c {server}`); the load client is pinned to
   CPU {client}. The two-worker scenario pins nothing.
-- Load: `wrk -t1 -c{conns} --latency` over keep-alive connections; WebSocket: `bench/wsbench.py`, same shape.
+- Load: `wrk -t1 -c{conns} --latency --timeout {timeout}s` over keep-alive connections (the timeout is
+  raised from wrk's 2 s so that a slow response counts as slow, not as an error); WebSocket:
+  `bench/wsbench.py`, same shape.
 - Per server a {warmup:g} s warm-up, then {rounds} rounds of {seconds:g} s interleaved across the servers of
   the scenario (A B C A B C). All servers of a scenario are up at once; the others idle while one is measured.
 - req/s is the median of the rounds; min - max and the spread ((max - min) / median) show how noisy the
@@ -175,6 +177,7 @@ def markdown(report: dict[str, Any]) -> str:
             server=SERVER_CPU,
             client=CLIENT_CPU,
             conns=CONNECTIONS,
+            timeout=WRK_TIMEOUT,
             warmup=settings["warmup"],
             rounds=settings["rounds"],
             seconds=settings["seconds"],
