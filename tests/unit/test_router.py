@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pathlib
 import random
 
 import pytest
 
-from uringasgi.routes import Match, RouteKind, Router
+from uringasgi.loop.ring import Ring
+from uringasgi.routes import Attached, Match, RouteKind, Router
+from uringasgi.static import StaticMount
 
 STATIC, PROXY, APP = RouteKind.STATIC, RouteKind.PROXY, RouteKind.APP
 
@@ -112,3 +115,15 @@ def test_against_a_reference_model() -> None:
             assert got == Match(APP, 0, 0), path
         else:
             assert got == Match(STATIC, best[1], len(best[0])), path
+
+
+def test_attach_to_a_ring_and_detach(tmp_path: pathlib.Path) -> None:
+    r = Router()
+    r.add("/static", STATIC, 0)
+    with Ring() as ring:
+        att = Attached(ring.ptr, r, [StaticMount(str(tmp_path)).ptr])
+        assert att.stats() == {"static_hits": 0, "passed": 0}
+        att.detach()
+        with pytest.raises(FileNotFoundError):
+            att.stats()
+        Attached(ring.ptr, r, [])  # attached at free: the ring frees the routes

@@ -33,6 +33,7 @@
  */
 #define _GNU_SOURCE
 #include "loop/conn.h"
+#include "routes/serve.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -342,6 +343,8 @@ static void fail_request(struct ua_ring *r, struct ua_conn *c, int status)
  * in C (static files, proxy) decides here, before the block is built. */
 static void dispatch_head(struct ua_ring *r, struct ua_conn *c, const uint8_t *buf, uint32_t head_len)
 {
+    if (r->routes && ua_routes_dispatch(r, c, buf))
+        return;
     const struct ua_head *h = &c->h1.head;
     uint32_t n = h->n_headers;
     size_t size = sizeof(struct ua_req) + (size_t)n * 8 + head_len;

@@ -186,6 +186,8 @@ struct ua_ring {
 
     struct ua_h1_settings h1set; /* limits and the cached date, shared by every connection */
 
+    struct ua_routes *routes; /* routes/serve.c: requests answered in C; NULL: every request is Python's */
+
     struct ua_ring_stats st;
 };
 

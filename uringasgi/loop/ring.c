@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include "loop/engine.h"
+#include "routes/serve.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -326,6 +327,7 @@ void ua_ring_free(struct ua_ring *r)
     ua_conns_fini(r);
     ua_bufring_fini(&r->bufs);
     ua_pipes_fini(r);
+    ua_routes_free(r);
     if (r->wake_fd >= 0)
         close(r->wake_fd);
     if (r->notify_fd >= 0)

@@ -51,3 +51,27 @@ def _check(rc: int, what: str) -> int:
             raise ValueError(f"{what}: a prefix starts with '/', has no '?', and is at most 1024 bytes")
         raise OSError(-rc, f"{what}: {os.strerror(-rc)}")
     return rc
+
+
+class Attached:
+    """Routes installed on a ring (ua_routes_attach): requests they match are answered in C by the engine.
+
+    `mount_ptrs[i]` is the C mount (`StaticMount.ptr`) that a UA_ROUTE_STATIC target i names. Keep this
+    object (it holds the router and the mounts) for as long as the ring runs.
+    """
+
+    def __init__(self, ring_ptr: Any, router: Router, mount_ptrs: list[Any]) -> None:
+        self._ring = ring_ptr
+        self._router = router
+        self._mounts = ffi.new("struct ua_static *[]", mount_ptrs or 1)
+        self._keep = mount_ptrs
+        _check(lib.ua_routes_attach(ring_ptr, router.ptr, self._mounts, len(mount_ptrs)), "routes")
+
+    def stats(self) -> dict[str, int]:
+        st = ffi.new("struct ua_routes_stats *")
+        _check(lib.ua_routes_stats(self._ring, st), "routes stats")
+        return {"static_hits": int(st.static_hits), "passed": int(st.passed)}
+
+    def detach(self) -> None:
+        """Every request goes to Python again (the ring frees the routes itself when it is freed)."""
+        _check(lib.ua_routes_attach(self._ring, ffi.NULL, ffi.NULL, 0), "routes")

@@ -1,0 +1,400 @@
+"""Static files served in C by a real server process, checked with real clients (httpx, curl, raw sockets).
+
+The server is static_server.py: the engine with static routes attached, and an app behind them that
+answers `app: METHOD PATH` for what the routes hand over."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import hashlib
+import json
+import os
+import pathlib
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import brotli
+import httpx
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+T0 = 1_700_000_000
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[str]
+    url: str
+
+    def stop(self) -> dict[str, object]:
+        """SIGTERM, wait, and the counters it printed on the way out."""
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=30)
+        assert self.proc.returncode == 0, out
+        line = next(ln for ln in out.splitlines() if ln.startswith("stats "))
+        stats: dict[str, object] = json.loads(line[6:])
+        return stats
+
+
+@contextlib.contextmanager
+def server(mounts: list[tuple[str, pathlib.Path]], **settings: object) -> Iterator[Server]:
+    spec = json.dumps({"mounts": [[p, str(d)] for p, d in mounts], "settings": settings})
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "static_server.py"), spec],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("running on "), line + (proc.stdout.read() if proc.poll() is not None else "")
+        yield Server(proc, line.split()[-1])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def raw(url: str, request: bytes, timeout: float = 10.0) -> bytes:
+    """Send bytes as they are (no client-side path cleaning) and read until the server closes."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(request)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def raw_get(url: str, path: str, headers: str = "") -> tuple[int, dict[str, str], bytes]:
+    data = raw(url, f"GET {path} HTTP/1.1\r\nhost: x\r\n{headers}connection: close\r\n\r\n".encode())
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    hdrs = {k.lower(): v for k, _, v in (ln.partition(": ") for ln in lines[1:])}
+    return int(lines[0].split()[1]), hdrs, body
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    base = tmp_path_factory.mktemp("static")
+    root = base / "public"
+    root.mkdir()
+    (base / "outside").mkdir()
+    (base / "outside" / "secret.txt").write_bytes(b"TOP-SECRET\n")
+    files = {
+        "index.html": b"<h1>home</h1>",
+        "app.css": b"body{margin:0}\n" * 20,
+        "app.js": b"console.log(1);\n" * 200,
+        "data.json": b'{"a": 1}',
+        "logo.png": b"\x89PNG\r\n\x1a\n" + bytes(100),
+        "font.woff2": b"wOF2" + bytes(50),
+        "blob.unknownext": b"\x00\x01",
+        "hello.txt": b"0123456789",
+        "docs/index.html": b"<h1>docs</h1>",
+        ".env": b"SECRET=1",
+        ".git/config": b"[core]",
+    }
+    for name, data in files.items():
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        os.utime(p, (T0, T0))
+    (root / "app.js.br").write_bytes(brotli.compress(files["app.js"]))
+    (root / "app.js.gz").write_bytes(gzip.compress(files["app.js"]))
+    (root / "escape").symlink_to("../outside/secret.txt")
+    return root
+
+
+@pytest.fixture(scope="module")
+def srv(site: pathlib.Path) -> Iterator[Server]:
+    with server([("/static", site), ("/spa", site)], index="index.html", max_age=60) as s:
+        yield s
+        stats = s.stop()
+        routes = stats["routes"]
+        assert isinstance(routes, dict) and routes["static_hits"] > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "ctype"),
+    [
+        ("index.html", "text/html; charset=utf-8"),
+        ("app.css", "text/css; charset=utf-8"),
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("data.json", "application/json"),
+        ("logo.png", "image/png"),
+        ("font.woff2", "font/woff2"),
+        ("blob.unknownext", "application/octet-stream"),
+    ],
+)
+def test_content_types(srv: Server, site: pathlib.Path, name: str, ctype: str) -> None:
+    r = httpx.get(f"{srv.url}/static/{name}", headers={"accept-encoding": "identity"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == ctype
+    assert r.content == (site / name).read_bytes()
+    assert r.headers["etag"] == f'"{T0:x}-{(site / name).stat().st_size:x}"'
+    assert r.headers["last-modified"] == "Tue, 14 Nov 2023 22:13:20 GMT"
+    assert r.headers["cache-control"] == "public, max-age=60"
+    assert r.headers["server"] == "uringasgi"
+
+
+def test_other_paths_go_to_the_app(srv: Server) -> None:
+    assert httpx.get(f"{srv.url}/api/items").text == "app: GET /api/items\n"
+    assert httpx.get(f"{srv.url}/staticx/app.css").text == "app: GET /staticx/app.css\n"
+
+
+def test_index_and_redirect(srv: Server) -> None:
+    r = httpx.get(f"{srv.url}/static/docs")
+    assert r.status_code == 301 and r.headers["location"] == "/static/docs/"
+    r = httpx.get(f"{srv.url}/static/docs", follow_redirects=True)
+    assert r.text == "<h1>docs</h1>"
+    assert httpx.get(f"{srv.url}/static/").text == "<h1>home</h1>"
+
+
+def test_304(srv: Server) -> None:
+    with httpx.Client(base_url=srv.url) as c:
+        etag = c.get("/static/app.css").headers["etag"]
+        r = c.get("/static/app.css", headers={"if-none-match": etag})
+        assert r.status_code == 304 and r.content == b"" and r.headers["etag"] == etag
+        r = c.get("/static/app.css", headers={"if-none-match": f'"x", W/{etag}'})
+        assert r.status_code == 304
+        r = c.get("/static/app.css", headers={"if-modified-since": "Tue, 14 Nov 2023 22:13:20 GMT"})
+        assert r.status_code == 304
+        r = c.get("/static/app.css", headers={"if-modified-since": "Tue, 14 Nov 2023 22:13:19 GMT"})
+        assert r.status_code == 200
+        assert c.get("/static/app.css").status_code == 200  # the keep-alive connection still works
+
+
+def test_206_and_416(srv: Server) -> None:
+    with httpx.Client(base_url=srv.url) as c:
+        r = c.get("/static/hello.txt", headers={"range": "bytes=2-4"})
+        assert (r.status_code, r.content, r.headers["content-range"]) == (206, b"234", "bytes 2-4/10")
+        r = c.get("/static/hello.txt", headers={"range": "bytes=-3"})
+        assert (r.status_code, r.content) == (206, b"789")
+        r = c.get("/static/hello.txt", headers={"range": "bytes=7-"})
+        assert (r.status_code, r.content) == (206, b"789")
+        r = c.get("/static/hello.txt", headers={"range": "bytes=10-"})
+        assert (r.status_code, r.headers["content-range"]) == (416, "bytes */10")
+        r = c.get("/static/hello.txt", headers={"range": "bytes=0-1,5-6"})
+        assert (r.status_code, r.content) == (200, b"0123456789")  # several ranges: the whole file
+        r = c.get("/static/hello.txt", headers={"range": "bytes=0-1", "if-range": '"stale"'})
+        assert (r.status_code, r.content) == (200, b"0123456789")
+
+
+def test_curl_range_and_conditional(srv: Server, tmp_path: pathlib.Path) -> None:
+    if not shutil.which("curl"):
+        pytest.skip("curl is not installed")
+    out = subprocess.run(
+        ["curl", "-s", "-r", "3-5", f"{srv.url}/static/hello.txt"], capture_output=True, timeout=30
+    )
+    assert out.stdout == b"345"
+    # -z sends If-Modified-Since from a file's mtime; a copy with the same mtime means "not newer": 304.
+    ref = tmp_path / "ref"
+    ref.write_bytes(b"")
+    os.utime(ref, (T0, T0))
+    out = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-z", str(ref), f"{srv.url}/static/app.css"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.stdout == "304"
+
+
+def test_precompressed_selection(srv: Server, site: pathlib.Path) -> None:
+    js = (site / "app.js").read_bytes()
+    with httpx.Client(base_url=srv.url) as c:
+        for accept, encoding, raw_body in (
+            ("br", "br", (site / "app.js.br").read_bytes()),
+            ("gzip", "gzip", (site / "app.js.gz").read_bytes()),
+            ("gzip, br", "br", (site / "app.js.br").read_bytes()),
+            ("br;q=0.1, gzip", "gzip", (site / "app.js.gz").read_bytes()),
+            ("identity", None, js),
+        ):
+            with c.stream("GET", "/static/app.js", headers={"accept-encoding": accept}) as r:
+                body = b"".join(r.iter_raw())
+            assert r.headers.get("content-encoding") == encoding, accept
+            assert r.headers["vary"] == "accept-encoding"
+            assert body == raw_body
+            assert int(r.headers["content-length"]) == len(raw_body)
+        # and httpx decoding the br one gets the file
+        assert c.get("/static/app.js", headers={"accept-encoding": "br"}).content == js
+
+
+def test_dotfiles_are_404(srv: Server) -> None:
+    for path in ("/static/.env", "/static/.git/config", "/static/%2eenv"):
+        status, _, body = raw_get(srv.url, path)
+        assert status == 404 and b"SECRET" not in body, path
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_other_methods_are_405(srv: Server, method: str) -> None:
+    r = httpx.request(method, f"{srv.url}/static/app.css", content=b"x" * 100)
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
+
+
+def test_head(srv: Server, site: pathlib.Path) -> None:
+    r = httpx.head(f"{srv.url}/static/app.css")
+    assert r.status_code == 200 and r.content == b""
+    assert r.headers["content-length"] == str((site / "app.css").stat().st_size)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../outside/secret.txt",
+        "/static/%2e%2e/outside/secret.txt",
+        "/static/..%2foutside%2fsecret.txt",
+        "/static/..%5coutside%5csecret.txt",
+        "/static/%c0%ae%c0%ae/outside/secret.txt",
+        "/static/escape",
+        "/static/%2e%2e%2f%2e%2e%2fetc/passwd",
+        "/static/....//outside/secret.txt",
+    ],
+)
+def test_traversal_never_leaves_the_mount(srv: Server, path: str) -> None:
+    status, _, body = raw_get(srv.url, path)
+    assert status in (400, 404), path
+    assert b"TOP-SECRET" not in body and b"root:" not in body
+
+
+def test_traversal_with_curl_path_as_is(srv: Server) -> None:
+    if not shutil.which("curl"):
+        pytest.skip("curl is not installed")
+    for path in ("/static/../outside/secret.txt", "/static/../../../../etc/passwd"):
+        out = subprocess.run(
+            ["curl", "-s", "--path-as-is", "-w", "\n%{http_code}", srv.url + path],
+            capture_output=True,
+            timeout=30,
+        )
+        assert out.stdout.endswith(b"\n400") and b"SECRET" not in out.stdout and b"root:" not in out.stdout
+
+
+def test_pipelined_static_and_app_requests_answer_in_order(srv: Server) -> None:
+    req = (
+        b"GET /static/hello.txt HTTP/1.1\r\nhost: x\r\n\r\n"
+        b"GET /api/x HTTP/1.1\r\nhost: x\r\n\r\n"
+        b"GET /static/hello.txt HTTP/1.1\r\nhost: x\r\nrange: bytes=0-1\r\n\r\n"
+        b"GET /static/nope HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    )
+    data = raw(srv.url, req)
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
+    assert statuses == [b"200", b"200", b"206", b"404"]
+    first = data.index(b"\r\n\r\n0123456789HTTP/1.1")
+    app = data.index(b"app: GET /api/x", first)
+    assert data.index(b"content-range: bytes 0-1/10", app) < data.index(b"404 Not Found\n", app)
+
+
+def test_one_gib_file_checksummed(tmp_path: pathlib.Path) -> None:
+    """A sparse 1 GiB file with random blocks scattered through it, so a wrong offset changes the sum."""
+    root = tmp_path / "big"
+    root.mkdir()
+    size = 1 << 30
+    local = hashlib.sha256()
+    with open(root / "big.bin", "wb") as f:
+        f.truncate(size)
+        for off in range(0, size, 64 << 20):
+            f.seek(off + 12345)
+            f.write(os.urandom(1 << 20))
+    with open(root / "big.bin", "rb") as f:
+        while block := f.read(8 << 20):
+            local.update(block)
+    with server([("/", root)]) as s:
+        got = hashlib.sha256()
+        n = 0
+        with httpx.stream("GET", f"{s.url}/big.bin", timeout=120) as r:
+            assert r.status_code == 200 and r.headers["content-length"] == str(size)
+            for chunk in r.iter_raw(1 << 20):
+                got.update(chunk)
+                n += len(chunk)
+        assert n == size
+        assert got.hexdigest() == local.hexdigest()
+        r = httpx.get(f"{s.url}/big.bin", headers={"range": f"bytes={size - 100}-"})
+        with open(root / "big.bin", "rb") as f:
+            f.seek(size - 100)
+            assert r.status_code == 206 and r.content == f.read()
+
+
+def test_thousand_concurrent_small_file_clients(site: pathlib.Path) -> None:
+    expected = (site / "app.css").read_bytes()
+
+    async def one(port: int) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /static/app.css HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        await writer.drain()
+        data = await reader.read()
+        writer.close()
+        return data
+
+    async def run(port: int) -> list[bytes]:
+        return await asyncio.wait_for(asyncio.gather(*(one(port) for _ in range(1000))), 120)
+
+    with server([("/static", site)]) as s:
+        results = asyncio.run(run(int(s.url.rsplit(":", 1)[1])))
+        stats = s.stop()
+    assert len(results) == 1000
+    for data in results:
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK") and body == expected
+    ring = stats["ring"]
+    assert isinstance(ring, dict) and ring["accepted"] == 1000 and ring["conns_open"] == 0
+    routes = stats["routes"]
+    assert isinstance(routes, dict) and routes["static_hits"] == 1000
+    assert stats["mounts"][0]["held"] == 0  # type: ignore[index]
+
+
+def test_file_changed_between_requests_gets_a_new_etag(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "a.txt").write_bytes(b"one")
+    os.utime(tmp_path / "a.txt", (T0, T0))
+    with server([("/", tmp_path)]) as s, httpx.Client(base_url=s.url) as c:
+        r1 = c.get("/a.txt")
+        (tmp_path / "a.txt").write_bytes(b"two!")
+        time.sleep(1.2)  # the open-file cache checks the disk at most once a second
+        r2 = c.get("/a.txt")
+        assert (r1.text, r2.text) == ("one", "two!")
+        assert r1.headers["etag"] != r2.headers["etag"]
+        assert c.get("/a.txt", headers={"if-none-match": r1.headers["etag"]}).status_code == 200
+
+
+def test_file_deleted_while_cached_is_404(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "small.txt").write_bytes(b"small")
+    (tmp_path / "large.bin").write_bytes(os.urandom(1 << 20))
+    with server([("/", tmp_path)]) as s, httpx.Client(base_url=s.url) as c:
+        assert c.get("/small.txt").status_code == 200
+        assert c.get("/large.bin").status_code == 200
+        (tmp_path / "small.txt").unlink()
+        (tmp_path / "large.bin").unlink()
+        time.sleep(1.2)
+        for path in ("/small.txt", "/large.bin"):
+            r = c.get(path)
+            assert r.status_code == 404 and r.content == b"404 Not Found\n"
+
+
+def test_file_truncated_while_sent_ends_that_response_only(tmp_path: pathlib.Path) -> None:
+    size = 64 << 20
+    with open(tmp_path / "shrink.bin", "wb") as f:
+        f.write(os.urandom(1 << 20) * 64)
+    with server([("/", tmp_path)]) as s:
+        host, port = s.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as sk:
+            sk.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+            sk.sendall(b"GET /shrink.bin HTTP/1.1\r\nhost: x\r\n\r\n")
+            got = sk.recv(65536)
+            assert got.startswith(b"HTTP/1.1 200 OK")
+            os.truncate(tmp_path / "shrink.bin", 2 << 20)
+            total = len(got)
+            while chunk := sk.recv(1 << 20):
+                total += len(chunk)
+        assert total < size  # the response ended early: the connection was closed, not padded
+        r = httpx.get(f"{s.url}/shrink.bin", timeout=30)  # the worker lives on
+        assert r.status_code == 200
+        stats = s.stop()
+    assert stats["mounts"][0]["held"] == 0  # type: ignore[index]

@@ -1,0 +1,201 @@
+/* Routed requests answered in C (see serve.h).
+ *
+ * Rules:
+ * - The hook runs for every parsed request head, before Python's request block is built. A request whose
+ *   (Host, path) routes to a static mount is served here unless the mount hands it back (fallthrough);
+ *   every other request goes to Python untouched.
+ * - The mount writes the whole response head (the engine's server and date lines and the configured
+ *   extra headers included) and a small body into a scratch buffer; the bytes are copied into one output
+ *   piece, so head and body leave in one send. A larger body that the cache holds in memory is copied into
+ *   a second piece; a file range becomes a splice piece with its own dup of the cached fd, so the cache
+ *   may close or replace its fd while the transfer runs. Either way the plan is released before return.
+ * - h1's response side is told through ua_h1_respond() (into a throwaway buffer) with the same length
+ *   the head announces, so keep-alive, pipelining and the framing checks work exactly as for a response
+ *   from Python; the connection closes when h1 says so (Connection: close, HTTP/1.0 without keep-alive, a
+ *   body still expected behind 100-continue). A file that ends early is the engine's to handle: the
+ *   splice reads 0 and the connection is aborted, since the announced length can no longer be met.
+ */
+#define _GNU_SOURCE
+#include "routes/serve.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "loop/conn.h"
+
+/* The head plus a small body: bodies up to this fit in the one piece with the head. */
+#define SCRATCH (64 * 1024)
+
+struct ua_routes {
+    struct ua_router *router;
+    struct ua_static **mounts;
+    uint32_t n_mounts;
+    struct ua_routes_stats st;
+    uint8_t scratch[];
+};
+
+void ua_routes_free(struct ua_ring *r)
+{
+    struct ua_routes *rt = r->routes;
+    if (!rt)
+        return;
+    free(rt->mounts);
+    free(rt);
+    r->routes = NULL;
+}
+
+int ua_routes_attach(struct ua_ring *r, struct ua_router *router, struct ua_static *const *mounts,
+                     uint32_t n_mounts)
+{
+    ua_routes_free(r);
+    if (!router)
+        return 0;
+    struct ua_routes *rt = calloc(1, sizeof(*rt) + SCRATCH);
+    if (!rt)
+        return -ENOMEM;
+    rt->mounts = calloc(n_mounts ? n_mounts : 1, sizeof(*rt->mounts));
+    if (!rt->mounts) {
+        free(rt);
+        return -ENOMEM;
+    }
+    memcpy(rt->mounts, mounts, n_mounts * sizeof(*mounts));
+    rt->n_mounts = n_mounts;
+    rt->router = router;
+    r->routes = rt;
+    return 0;
+}
+
+int ua_routes_stats(struct ua_ring *r, struct ua_routes_stats *out)
+{
+    const struct ua_routes *rt = r->routes;
+    if (!rt)
+        return -ENOENT;
+    *out = rt->st;
+    return 0;
+}
+
+static void known(const struct ua_head *h, const uint8_t *buf, int k, const uint8_t **v, uint32_t *len)
+{
+    uint8_t slot = h->known[k];
+    if (slot == UA_HK_ABSENT)
+        return;
+    *v = buf + h->headers[slot].value_off;
+    *len = h->headers[slot].value_len;
+}
+
+/* The lines every response carries, as the engine writes them for Python's: server, date, extra. */
+static uint32_t common_lines(const struct ua_ring *r, uint8_t *out)
+{
+    uint32_t n = 0;
+    if (r->h1set.flags & UA_H1_SERVER_HEADER) {
+        memcpy(out, "server: uringasgi\r\n", 19);
+        n += 19;
+    }
+    if ((r->h1set.flags & UA_H1_DATE_HEADER) && r->h1set.date_sec) {
+        memcpy(out + n, "date: ", 6);
+        memcpy(out + n + 6, r->h1set.date, r->h1set.date_len);
+        memcpy(out + n + 6 + r->h1set.date_len, "\r\n", 2);
+        n += 8 + r->h1set.date_len;
+    }
+    memcpy(out + n, r->cfg.extra_headers, r->cfg.extra_headers_len);
+    return n + r->cfg.extra_headers_len;
+}
+
+static struct ua_out *piece(const uint8_t *data, uint64_t len)
+{
+    struct ua_out *o = len <= UINT32_MAX ? out_new((uint32_t)len) : NULL;
+    if (o) {
+        memcpy(o->data, data, len);
+        o->len = (uint32_t)len;
+    }
+    return o;
+}
+
+int ua_routes_dispatch(struct ua_ring *r, struct ua_conn *c, const uint8_t *buf)
+{
+    struct ua_routes *rt = r->routes;
+    const struct ua_head *h = &c->h1.head;
+    const uint8_t *host = NULL;
+    uint32_t host_len = 0;
+    struct ua_route_match m;
+    known(h, buf, UA_HK_HOST, &host, &host_len);
+    if (!ua_router_match(rt->router, host, host_len, buf + h->path.off, h->path.len, &m) ||
+        m.kind != UA_ROUTE_STATIC || m.target >= rt->n_mounts)
+        return 0;
+
+    struct ua_static_req q;
+    memset(&q, 0, sizeof(q));
+    q.method = buf + h->method.off;
+    q.method_len = h->method.len;
+    q.path = buf + h->path.off;
+    q.path_len = h->path.len;
+    q.query = buf + h->query.off;
+    q.query_len = h->query.len;
+    q.prefix_len = m.prefix_len;
+    known(h, buf, UA_HK_RANGE, &q.range, &q.range_len);
+    known(h, buf, UA_HK_IF_RANGE, &q.if_range, &q.if_range_len);
+    known(h, buf, UA_HK_IF_NONE_MATCH, &q.if_none_match, &q.if_none_match_len);
+    known(h, buf, UA_HK_IF_MODIFIED_SINCE, &q.if_modified_since, &q.if_modified_since_len);
+    known(h, buf, UA_HK_ACCEPT_ENCODING, &q.accept_encoding, &q.accept_encoding_len);
+    /* h1 closes after answering while a body still waits behind a 100 Continue (RFC 9110 10.1.1). */
+    q.keep_alive = !c->h1.must_close && !((h->flags & UA_F_HAS_BODY) && (h->flags & UA_F_EXPECT_CONTINUE));
+    q.http_minor = h->minor;
+    q.now_ms = r->now_ms;
+    uint8_t lines[512 + sizeof(r->h1set.date)];
+    uint8_t *extra = lines;
+    uint32_t need = 19 + 8 + r->h1set.date_len + r->cfg.extra_headers_len;
+    if (need > sizeof(lines) && !(extra = malloc(need)))
+        return 0;
+    q.extra = extra;
+    q.extra_len = common_lines(r, extra);
+
+    struct ua_static_plan p;
+    int rc = ua_static_serve(rt->mounts[m.target], &q, rt->scratch, SCRATCH, &p);
+    if (extra != lines)
+        free(extra);
+    if (rc != 0) { /* PASS: the app's; an error (no room for the head) is left to the app as well */
+        rt->st.passed += rc == UA_STATIC_PASS;
+        return 0;
+    }
+
+    /* h1 learns that a response of this length is under way; what it writes is not sent. */
+    char unused[256 + sizeof(r->h1set.date)];
+    struct ua_out *head = piece(rt->scratch, p.buf_len), *body = NULL;
+    int err = head ? 0 : -ENOMEM;
+    if (!err && p.body)
+        err = (body = piece(p.body, p.body_len)) ? 0 : -ENOMEM;
+    if (!err && p.fd >= 0) {
+        int fd = fcntl(p.fd, F_DUPFD_CLOEXEC, 0);
+        err = fd < 0 ? -errno : (body = out_new(0)) ? 0 : -ENOMEM;
+        if (!err) {
+            body->file_fd = fd;
+            body->file_off = (uint64_t)p.file_off;
+            body->file_len = p.file_len;
+        } else if (fd >= 0) {
+            close(fd);
+        }
+    }
+    ua_static_release(rt->mounts[m.target], p.ref);
+    if (!err)
+        err = ua_h1_respond(&c->h1, p.status, NULL, 0, 0, (int64_t)p.content_length, NULL, 0, unused,
+                            sizeof(unused));
+    if (err < 0) {
+        free(head);
+        if (body && body->file_fd >= 0)
+            close(body->file_fd);
+        free(body);
+        conn_abort(r, c, err);
+        return 1;
+    }
+    send_queue(r, c, head);
+    if (body)
+        send_queue(r, c, body);
+    c->body_sent = p.content_length;
+    rt->st.static_hits++;
+    send_kick(r, c);
+    conn_response_done(r, c);
+    return 1;
+}
