@@ -11,9 +11,12 @@ handler does, so each test picks the behaviour it needs:
     /slow?ms=M    answered after M ms (the client may be gone by then)
     /file?path=P&off=O&len=L   a file range by splice
     /close        aborted by the app (ua_conn_close)
+    /id           this connection's id
+    /stale?conn=I a late completion for connection id I (ua_ring_debug_stale), then "ok"
     /stats        engine counters and the harness's own, as JSON
 
 Usage: python engine_harness.py '<json Ring config>'  -> prints the port, serves until SIGTERM.
+The config may also hold "nofile": the process's RLIMIT_NOFILE, for EMFILE tests.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import heapq
 import json
 import os
+import resource
 import signal
 import socket
 import sys
@@ -46,6 +50,7 @@ class Server:
         self.seq = 0
         self.count = {"disconnects": 0, "writable": 0, "epipe": 0, "requests": 0}
         self.running = True
+        self.wakeup_fd = -1
 
     def later(self, delay: float, fn: Callable[[], None]) -> None:
         self.seq += 1
@@ -87,6 +92,8 @@ class Server:
             self.count["disconnects"] += 1
             self.streams.pop(conn, None)
             self.bodies.pop(conn, None)
+        elif kind == R.EV_POLL and conn == self.wakeup_fd:
+            os.read(conn, 512)
         elif kind == R.EV_WRITABLE:
             self.count["writable"] += 1
             self.pump(conn)
@@ -129,6 +136,11 @@ class Server:
                 os.close(fd)
         elif path == "/close":
             ring.close_conn(conn)
+        elif path == "/id":
+            self.send(lambda: ring.respond(conn, 200, [], str(conn).encode()))
+        elif path == "/stale":
+            R.check(R.lib.ua_ring_debug_stale(ring.ptr, int(q["conn"])))
+            self.send(lambda: ring.respond(conn, 200, [], b"ok"))
         elif path == "/stats":
             stats = ring.stats()
             stats.update(self.count)
@@ -160,15 +172,23 @@ class Server:
 
 def main() -> None:
     config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    nofile = config.pop("nofile", 0)
     server = Server(config)
+    if nofile:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
     if "out_high_water" in config:
         server.ring_high_water = config["out_high_water"]
 
     def stop(*_: object) -> None:
         server.running = False
-        server.ring.wake()
 
+    # A signal that lands while the loop is in C, before it blocks, would not interrupt the wait: the
+    # wakeup fd, polled by the ring like any fd, makes it an event (as asyncio's add_signal_handler does).
+    rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wfd)
     signal.signal(signal.SIGTERM, stop)
+    server.ring.poll(rfd, R.POLLIN)
+    server.wakeup_fd = rfd
     print(server.sock.getsockname()[1], flush=True)
     server.serve()
 

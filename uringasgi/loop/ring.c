@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -550,6 +551,26 @@ static void reap(struct ua_ring *r)
     }
 }
 
+/* Submit what is queued and wait for one completion, in one io_uring_enter, like liburing's
+ * io_uring_submit_and_wait_timeout but without its retry loop: liburing enters again when a signal cut the
+ * wait short after submitting, which would keep a signal handler waiting out the whole timeout. */
+static int submit_and_wait(struct ua_ring *r, struct __kernel_timespec *ts)
+{
+    struct io_uring_sq *sq = &r->ring.sq;
+    if (sq->sqe_head != sq->sqe_tail) {
+        sq->sqe_head = sq->sqe_tail;
+        io_uring_smp_store_release(sq->ktail, sq->sqe_tail); /* the SQEs before the tail that shows them */
+    }
+    unsigned to_submit = sq->sqe_tail - *sq->khead;
+    struct io_uring_getevents_arg arg = {
+        .sigmask = 0,
+        .sigmask_sz = _NSIG / 8,
+        .ts = (uint64_t)(uintptr_t)ts,
+    };
+    return io_uring_enter2(r->ring.ring_fd, to_submit, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, (sigset_t *)&arg,
+                           sizeof(arg));
+}
+
 int ua_ring_run(struct ua_ring *r, struct ua_event *events, uint32_t cap, int64_t timeout_ns)
 {
     int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : 0;
@@ -597,13 +618,17 @@ int ua_ring_run(struct ua_ring *r, struct ua_event *events, uint32_t cap, int64_
                 ts.tv_nsec = left % 1000000000;
                 tsp = &ts;
             }
-            struct io_uring_cqe *cqe;
-            ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, tsp, NULL);
+            ret = submit_and_wait(r, tsp);
         }
         if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
             return ret;
+        /* A wait that ends with nothing to reap and no timeout was cut short, by a signal most likely:
+         * return so the caller can run its handlers. (When the same enter also submitted, the kernel
+         * reports the submit count, not EINTR.) */
+        if (wait && ret != -ETIME && !io_uring_cq_ready(&r->ring))
+            ret = -EINTR;
+        r->now_ms = ua_now_ms(); /* before reaping: deadlines set while reaping start from now */
         reap(r);
-        r->now_ms = ua_now_ms();
         ua_conns_timers(r);
         ua_conns_work(r);
         ua_bufring_flush(&r->bufs);

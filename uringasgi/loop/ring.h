@@ -98,6 +98,10 @@ int ua_ring_new(const struct ua_ring_config *cfg, struct ua_ring **out);
 void ua_ring_free(struct ua_ring *r);
 int ua_ring_listen(struct ua_ring *r, int listen_fd);
 int ua_ring_unlisten(struct ua_ring *r, int listen_fd);
+/* timeout_ns: < 0 waits until there is an event, 0 does not wait. Returns the number of events filled
+ * (0 on timeout). A wait cut short by a signal returns early, possibly with 0 events, so the caller can run
+ * its handlers; a signal that lands before the wait starts cannot cut it short, so a loop that needs
+ * signals polls its wakeup fd (signal.set_wakeup_fd) with ua_ring_poll, as asyncio does. cap >= 4. */
 int ua_ring_run(struct ua_ring *r, struct ua_event *events, uint32_t cap, int64_t timeout_ns);
 int ua_ring_wake(struct ua_ring *r);
 /* An fd that polls readable while the ring has completions for ua_ring_run(), for running the ring under
