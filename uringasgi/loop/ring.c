@@ -480,9 +480,10 @@ static void on_wake(struct ua_ring *r, int res, uint32_t flags)
         r->wake_armed = 0;
     if (res < 0)
         return;
-    /* Reset the counter so the next ua_ring_wake() is a new edge for the multishot poll. */
-    while (read(r->wake_fd, &v, sizeof(v)) == sizeof(v))
-        ;
+    /* Reset the counter so the next ua_ring_wake() is a new edge for the multishot poll. Several wakes
+     * can post several completions; only one that finds the counter set is a wake-up. */
+    if (read(r->wake_fd, &v, sizeof(v)) != sizeof(v))
+        return;
     if (!r->woken) {
         r->woken = 1;
         ua_emit(r, UA_EV_WAKE, 0, 0);
