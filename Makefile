@@ -13,7 +13,7 @@ C_FILES := $(shell find uringasgi -name '*.c' -o -name '*.h')
 CORE_STAMP := build/.core-stamp
 LINT_DIRS := $(wildcard uringasgi tests bench examples)
 
-.PHONY: install apt apt-bench apt-fuzz build serve test lint unit integration bench fuzz asan clean
+.PHONY: install apt apt-bench apt-fuzz build serve test lint unit integration bench fuzz asan clean asyncio-compat
 
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -63,6 +63,10 @@ integration: install
 
 test: install apt-fuzz lint
 	$(VPY) -m pytest -q tests
+
+# CPython's own test_asyncio suites on UringEventLoop and on the stock loop; lists what fails only on ours.
+asyncio-compat: install
+	$(VPY) tests/asyncio_compat/run.py --loop both
 
 # Each of these runs a script owned by its area; see the script for what it does.
 bench: install apt-bench
