@@ -16,7 +16,15 @@ from typing import Any
 import pytest
 from uringasgi._core import lib
 
-from uringasgi.loop import RingAttachment, UringEventLoop, drive_ring, loop_factory, new_event_loop, new_ring
+from uringasgi.loop import (
+    LOOP_RING_CONFIG,
+    RingAttachment,
+    UringEventLoop,
+    drive_ring,
+    loop_factory,
+    new_event_loop,
+    new_ring,
+)
 
 LIMIT = 30.0
 POLLIN = 0x001
@@ -35,7 +43,7 @@ def _factories() -> list[Any]:
 
 @pytest.fixture
 def ring() -> Iterator[Any]:
-    r = new_ring()
+    r = new_ring(**LOOP_RING_CONFIG)
     yield r
     lib.ua_ring_free(r)
 

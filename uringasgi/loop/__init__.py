@@ -2,6 +2,7 @@
 
 from uringasgi.loop.eventloop import (
     DEFAULT_CAPACITY,
+    LOOP_RING_CONFIG,
     RingAttachment,
     RingDriver,
     RingSelector,
@@ -17,6 +18,7 @@ from uringasgi.loop.probe import KernelInfo, probe
 
 __all__ = [
     "DEFAULT_CAPACITY",
+    "LOOP_RING_CONFIG",
     "KernelInfo",
     "RingAttachment",
     "RingDriver",

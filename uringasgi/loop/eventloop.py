@@ -38,6 +38,7 @@ from uringasgi._core import ffi, lib
 
 __all__ = [
     "DEFAULT_CAPACITY",
+    "LOOP_RING_CONFIG",
     "RingAttachment",
     "RingDriver",
     "RingSelector",
@@ -52,6 +53,7 @@ __all__ = [
 
 # Events handed over by one ua_ring_run. A full array only means the next run returns the rest.
 DEFAULT_CAPACITY = 1024
+_MIN_CAPACITY = 4  # the engine reserves room for the events one completion may produce (UA_EV_RESERVE)
 
 _EV_POLL: int = lib.UA_EV_POLL
 _EV_WAKE: int = lib.UA_EV_WAKE
@@ -79,15 +81,38 @@ def _check(ret: int, what: str) -> int:
     return ret
 
 
-def new_ring(config: Any = None) -> Any:
+# IORING_SETUP_* flags (linux/io_uring.h) for ua_ring_config.setup_flags_mask.
+_SETUP_SINGLE_ISSUER = 1 << 12
+_SETUP_DEFER_TASKRUN = 1 << 13
+
+# A loop's own ring only polls third-party fds: no listeners, so the smallest buffer ring and connection
+# table the engine takes. And no SINGLE_ISSUER (nor DEFER_TASKRUN, which needs it): asyncio lets a loop be
+# made in one thread and run in another, and a single-issuer ring refuses any other thread with EEXIST.
+LOOP_RING_CONFIG: dict[str, int] = {
+    "entries": 256,
+    "buf_count": 1,
+    "buf_size": 64,
+    "max_conns": 1,
+    "setup_flags_mask": _SETUP_SINGLE_ISSUER | _SETUP_DEFER_TASKRUN,
+}
+
+
+def new_ring(**config: int) -> Any:
     """A new engine ring (``struct ua_ring *``); the caller frees it with ``lib.ua_ring_free``.
 
-    ``config`` is a ``struct ua_ring_config *``; None takes the engine's defaults (all fields zero).
+    Keywords set ``struct ua_ring_config`` fields by name; the rest keep the engine's defaults.
     """
-    cfg = config if config is not None else ffi.new("struct ua_ring_config *")
+    cfg = ffi.new("struct ua_ring_config *")
+    for name, value in config.items():
+        setattr(cfg, name, value)
     out = ffi.new("struct ua_ring **")
     _check(lib.ua_ring_new(cfg, out), "ua_ring_new")
     return out[0]
+
+
+def _ring_ptr(ring: Any) -> Any:
+    """A ``struct ua_ring *`` from itself or from an object that holds one as ``.ptr`` (``ring.Ring``)."""
+    return getattr(ring, "ptr", ring)
 
 
 def _fileobj_to_fd(fileobj: Any) -> int:
@@ -139,10 +164,10 @@ class RingSelector(selectors.BaseSelector):
     """
 
     def __init__(self, ring: Any = None, capacity: int = DEFAULT_CAPACITY) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be at least 1")
+        if capacity < _MIN_CAPACITY:
+            raise ValueError(f"capacity must be at least {_MIN_CAPACITY}")
         self._owns_ring = ring is None
-        self._ring: Any = new_ring() if ring is None else ring
+        self._ring: Any = new_ring(**LOOP_RING_CONFIG) if ring is None else _ring_ptr(ring)
         self._events: Any = ffi.new("struct ua_event[]", capacity)
         self._capacity = capacity
         self._fd_to_key: dict[int, selectors.SelectorKey] = {}
@@ -241,8 +266,11 @@ class RingSelector(selectors.BaseSelector):
             ns = -1
         else:
             ns = int(timeout * 1e9) + 1  # never wake a nanosecond before the timer is due
+        ring = self._ring
+        if ring is None:
+            raise RuntimeError("Selector is closed")
         events = self._events
-        n = self._run(self._ring, events, self._capacity, ns)
+        n = self._run(ring, events, self._capacity, ns)
         if n <= 0:
             self._more = False
             if n < 0 and n != _EINTR:  # EINTR: a signal; its byte is already in the wakeup socket
@@ -327,8 +355,10 @@ class _NativeDriver:
 class UringEventLoop(asyncio.SelectorEventLoop):
     """A complete asyncio loop (it is the stdlib's Unix selector loop) whose wait is ``ua_ring_run``.
 
-    ``ring``: an engine ring made by the caller (the server, with its config and listeners), which then
-    also frees it after ``close()``; by default the loop makes its own and frees it on ``close()``.
+    ``ring``: an engine ring made by the caller (the server, with its config and listeners): a
+    ``struct ua_ring *`` or an object holding one as ``.ptr``. The caller frees it after ``close()``, and
+    must make it in the thread that runs the loop (the engine's best setup is single-issuer). By default
+    the loop makes its own (``LOOP_RING_CONFIG``) and frees it on ``close()``.
     """
 
     _selector: RingSelector
@@ -468,7 +498,7 @@ class RingAttachment:
         capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self._loop = loop
-        self._ring = ring
+        self._ring = ring = _ring_ptr(ring)
         self._on_events = on_events
         self._events: Any = ffi.new("struct ua_event[]", capacity)
         self._capacity = capacity
@@ -510,7 +540,7 @@ def drive_ring(
 ) -> RingDriver:
     """Run ``ring`` under ``loop``, handing its batches to ``on_events``: natively when ``loop`` is the
     UringEventLoop that waits on this very ring, otherwise as a reader on the ring's fd."""
-    if isinstance(loop, UringEventLoop) and loop.ring == ring:
+    if isinstance(loop, UringEventLoop) and loop.ring == _ring_ptr(ring):
         return loop.set_ring_handler(on_events)
     return RingAttachment(loop, ring, on_events, capacity)
 
@@ -545,7 +575,7 @@ def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
         return uvloop.new_event_loop
     if kind == "auto":
         try:
-            lib.ua_ring_free(new_ring())
+            lib.ua_ring_free(new_ring(**LOOP_RING_CONFIG))
         except OSError:
             try:
                 return loop_factory("uvloop")
