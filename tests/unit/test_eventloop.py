@@ -146,6 +146,22 @@ def test_sleep_with_nothing_else_to_do_wakes_from_the_ring_wait() -> None:
     assert run(main) >= 0.1
 
 
+def test_timers_shorter_than_a_microsecond_still_fire() -> None:
+    """Waits of a few hundred nanoseconds, shorter than the engine's own setup, still end on time."""
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        fired = 0
+        for i in range(2000):
+            fut = loop.create_future()
+            loop.call_at(loop.time() + (i % 10) * 1e-7, fut.set_result, None)
+            await fut
+            fired += 1
+        return fired
+
+    assert run(main) == 2000
+
+
 def test_signal_handler_runs_on_the_loop_and_is_removed() -> None:
     async def main() -> tuple[list[int], bool, Any]:
         loop = asyncio.get_running_loop()
