@@ -119,6 +119,15 @@ def uringasgi_serves(ctx: Ctx, logs: Path) -> str:
     return f"`uringasgi hello:app --host {HOST} --port P` {run.reason}"
 
 
+def busy_note(note: str) -> str:
+    """The conditions as given, plus a warning when the machine was already busy before the run started."""
+    load = float(Path("/proc/loadavg").read_text().split()[0])
+    if load < 0.5:
+        return note
+    busy = f"the 1-minute load average was {load:.2f} before the run started: other work shared the CPUs."
+    return f"{note} {busy}".strip()
+
+
 def run_scenario(scenario: Scenario, ctx: Ctx, settings: Settings, logs: Path, serves: str) -> dict[str, Any]:
     port = free_ports(8)
     launches = scenario.launches(ctx, port)
@@ -286,7 +295,7 @@ def main() -> int:
         "machine": machine(),
         "versions": versions(ctx),
         "quick": settings.quick,
-        "note": settings.note,
+        "note": busy_note(settings.note),
         "invocation": os.environ.get("BENCH_INVOCATION", "bench/run.sh"),
         "settings": {"seconds": settings.seconds, "rounds": settings.rounds, "warmup": settings.warmup},
         "scenarios": [],

@@ -154,9 +154,11 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     servers = list(COLOURS)
-    lines.append("| scenario | " + " | ".join(servers) + " |")
-    lines.append("|---|" + "---:|" * len(servers))
+    lines.append("| scenario | " + " | ".join(servers) + " | uringasgi / best peer |")
+    lines.append("|---|" + "---:|" * (len(servers) + 1))
     for sc in report["scenarios"]:
+        ours = next((r for r in sc["rows"] if r["server"] == URINGASGI and r["status"] == OK), None)
+        versus = f"{fmt_ratio(ours.get('x_best'))} {ours.get('best_peer') or ''}" if ours else ""
         cells = []
         for server in servers:
             row = next((r for r in sc["rows"] if r["server"] == server), None)
@@ -168,7 +170,7 @@ def markdown(report: dict[str, Any]) -> str:
                 cells.append("FAILED")
             else:
                 cells.append(fmt_rps(row["rps"]))
-        lines.append(f"| {sc['title']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {sc['title']} | " + " | ".join(cells) + f" | {versus.strip()} |")
     lines += ["", "![requests/s per scenario](results.png)", ""]
     lines += [
         "## Method",
@@ -283,18 +285,14 @@ def update_readme(report: dict[str, Any], md: str) -> None:
         return
     summary = md.split("## Summary (requests/s, median of rounds)\n", 1)[1].split("\n## Method", 1)[0]
     machine_line = next(line for line in md.splitlines() if line.startswith("Machine:"))
-    block = "\n".join(
-        [
-            begin,
-            f"Latest `make bench` ({report['started']} UTC), requests/s, one worker pinned per server; "
-            "details, method and commands in [bench/RESULTS.md](bench/RESULTS.md).",
-            *([f"Conditions: {report['note']}"] if report["note"] else []),
-            "",
-            machine_line,
-            summary.strip().replace("](results.png)", "](bench/results.png)"),
-            end,
-        ]
-    )
+    paragraphs = [
+        f"Latest `make bench` ({report['started']} UTC), requests/s, one worker pinned per server; "
+        "details, method and commands in [bench/RESULTS.md](bench/RESULTS.md).",
+        *([f"Conditions: {report['note']}"] if report["note"] else []),
+        machine_line,
+        summary.strip().replace("](results.png)", "](bench/results.png)"),
+    ]
+    block = "\n".join([begin, "\n\n".join(paragraphs), end])
     head, rest = text.split(begin, 1)
     readme.write_text(head + block + rest.split(end, 1)[1])
 
