@@ -184,8 +184,7 @@ def run_scenario(scenario: Scenario, ctx: Ctx, settings: Settings, logs: Path, s
             if run.status == OK:
                 run.rss_kib = rss_kib(run.proc.pid)
     finally:
-        for run in runs:
-            stop(run)
+        stop(*runs)
     rows = [summarise(run, scenario, settings) for run in runs] + skipped
     ranked = [r for r in rows if r["status"] == OK and r["server"] != URINGASGI]
     peers = [r for r in ranked if r["server"] not in scenario.references]

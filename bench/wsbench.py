@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import cast
 
 KEY = base64.b64encode(os.urandom(16))
@@ -189,7 +190,7 @@ def main() -> int:
     try:
         import uvloop
 
-        loop_factory = uvloop.new_event_loop
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     except ImportError:
         loop_factory = asyncio.new_event_loop
     try:

@@ -111,16 +111,20 @@ def cpu_seconds(pid: int) -> float:
     return total / CLOCK_TICK
 
 
-def stop(run: Running) -> None:
-    """SIGTERM to the server's own process group (it was started in a new session), then SIGKILL."""
-    if run.proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(run.proc.pid, signal.SIGTERM)
+def stop(*runs: Running) -> None:
+    """SIGTERM to each server's own process group (each was started in a new session), all at once, then
+    SIGKILL to any group still there after 10 s."""
+    for run in runs:
+        if run.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for run in runs:
         with contextlib.suppress(subprocess.TimeoutExpired):
-            run.proc.wait(10)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(run.proc.pid, signal.SIGKILL)
-    run.proc.wait()
+            run.proc.wait(max(0.1, deadline - time.monotonic()))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.proc.pid, signal.SIGKILL)
+        run.proc.wait()
 
 
 def log_tail(run: Running, lines: int = 3) -> str:
