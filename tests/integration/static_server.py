@@ -5,6 +5,7 @@ worker runs it, and a tiny app behind it for everything the routes hand to Pytho
 
 prints `running on http://127.0.0.1:PORT` once it accepts, serves until SIGTERM or SIGINT, then prints
 `stats {...}` (engine, routes and cache counters) and exits 0. The app answers `app: METHOD PATH`.
+With "access_log": true in the spec, the C access log of static hits goes to stdout too.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def main(spec: dict[str, Any]) -> int:
     sock.setblocking(False)
     ring = Ring(cap=1024, server_header=1, date_header=1, max_conns=4096)
     attached = Attached(ring.ptr, router, [m.ptr for m in mounts])
+    if spec.get("access_log"):
+        attached.log_to(sys.stdout.fileno())
     ring.listen(sock.fileno())
     stop = False
 
@@ -49,6 +52,7 @@ def main(spec: dict[str, Any]) -> int:
                 req = decode_request(ev)
                 body = b"app: " + req.method + b" " + req.path + b"\n"
                 ring.respond(ev.conn, 200, [(b"content-type", b"text/plain")], body)
+        attached.flush_log()
     stats = {"ring": ring.stats(), "routes": attached.stats(), "mounts": [m.stats() for m in mounts]}
     print("stats " + json.dumps(stats), flush=True)
     ring.close()

@@ -34,10 +34,13 @@ class Server:
     proc: subprocess.Popen[str]
     url: str
 
+    output: str = ""
+
     def stop(self) -> dict[str, object]:
         """SIGTERM, wait, and the counters it printed on the way out."""
         self.proc.terminate()
         out, _ = self.proc.communicate(timeout=30)
+        self.output = out
         assert self.proc.returncode == 0, out
         line = next(ln for ln in out.splitlines() if ln.startswith("stats "))
         stats: dict[str, object] = json.loads(line[6:])
@@ -45,8 +48,12 @@ class Server:
 
 
 @contextlib.contextmanager
-def server(mounts: list[tuple[str, pathlib.Path]], **settings: object) -> Iterator[Server]:
-    spec = json.dumps({"mounts": [[p, str(d)] for p, d in mounts], "settings": settings})
+def server(
+    mounts: list[tuple[str, pathlib.Path]], access_log: bool = False, **settings: object
+) -> Iterator[Server]:
+    spec = json.dumps(
+        {"mounts": [[p, str(d)] for p, d in mounts], "settings": settings, "access_log": access_log}
+    )
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "static_server.py"), spec],
         stdout=subprocess.PIPE,
@@ -398,3 +405,27 @@ def test_file_truncated_while_sent_ends_that_response_only(tmp_path: pathlib.Pat
         assert r.status_code == 200
         stats = s.stop()
     assert stats["mounts"][0]["held"] == 0  # type: ignore[index]
+
+
+def test_access_log_of_static_hits_is_written_from_c(site: pathlib.Path) -> None:
+    with server([("/static", site)], access_log=True) as s:
+        host, port = s.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sk:
+            client_port = sk.getsockname()[1]
+            sk.sendall(
+                b"GET /static/app.css HTTP/1.1\r\nhost: x\r\n\r\n"
+                b"GET /static/nope.css?v=2 HTTP/1.1\r\nhost: x\r\n\r\n"
+                b"GET /api HTTP/1.1\r\nhost: x\r\n\r\n"
+                b"HEAD /static/hello.txt HTTP/1.0\r\nrange: bytes=0-1\r\n\r\n"
+            )
+            data = b""
+            while chunk := sk.recv(65536):
+                data += chunk
+        assert re.findall(rb"HTTP/1\.1 (\d{3}) ", data) == [b"200", b"404", b"200", b"200"]
+        s.stop()
+    lines = [ln for ln in s.output.splitlines() if ln.startswith("INFO:")]
+    assert lines == [  # the app's request is not in this log: Python logs its own
+        f'INFO:     127.0.0.1:{client_port} - "GET /static/app.css HTTP/1.1" 200 OK',
+        f'INFO:     127.0.0.1:{client_port} - "GET /static/nope.css?v=2 HTTP/1.1" 404 Not Found',
+        f'INFO:     127.0.0.1:{client_port} - "HEAD /static/hello.txt HTTP/1.0" 200 OK',
+    ]

@@ -72,6 +72,14 @@ class Attached:
         _check(lib.ua_routes_stats(self._ring, st), "routes stats")
         return {"static_hits": int(st.static_hits), "passed": int(st.passed)}
 
+    def log_to(self, fd: int) -> None:
+        """Write the access log of the requests answered in C to fd (-1: none); flush_log() writes it."""
+        _check(lib.ua_routes_log(self._ring, fd), "routes access log")
+
+    def flush_log(self) -> None:
+        """Once per loop iteration, as the Python access log is flushed."""
+        lib.ua_routes_log_flush(self._ring)
+
     def detach(self) -> None:
         """Every request goes to Python again (the ring frees the routes itself when it is freed)."""
         _check(lib.ua_routes_attach(self._ring, ffi.NULL, ffi.NULL, 0), "routes")

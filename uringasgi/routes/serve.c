@@ -14,12 +14,17 @@
  *   from Python; the connection closes when h1 says so (Connection: close, HTTP/1.0 without keep-alive, a
  *   body still expected behind 100-continue). A file that ends early is the engine's to handle: the
  *   splice reads 0 and the connection is aborted, since the announced length can no longer be met.
+ * - The access log line of a hit is formatted here, into a buffer that ua_routes_log_flush() writes: no
+ *   Python, and one write per loop iteration rather than one per request.
  */
 #define _GNU_SOURCE
 #include "routes/serve.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,20 +33,85 @@
 
 /* The head plus a small body: bodies up to this fit in the one piece with the head. */
 #define SCRATCH (64 * 1024)
+/* Access log lines waiting for the flush; a line that would not fit writes the buffer first. */
+#define LOG_BUF (32 * 1024)
+#define LOG_LINE_MAX 512
 
 struct ua_routes {
     struct ua_router *router;
     struct ua_static **mounts;
     uint32_t n_mounts;
     struct ua_routes_stats st;
+    int log_fd;
+    uint32_t log_len;
+    char log[LOG_BUF];
     uint8_t scratch[];
 };
+
+static void log_write(struct ua_routes *rt)
+{
+    uint32_t done = 0;
+    while (done < rt->log_len) {
+        ssize_t n = write(rt->log_fd, rt->log + done, rt->log_len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* a log that cannot be written loses lines, never requests */
+        done += (uint32_t)n;
+    }
+    rt->log_len = 0;
+}
+
+int ua_routes_log_flush(struct ua_ring *r)
+{
+    struct ua_routes *rt = r->routes;
+    if (rt && rt->log_fd >= 0 && rt->log_len)
+        log_write(rt);
+    return 0;
+}
+
+int ua_routes_log(struct ua_ring *r, int fd)
+{
+    struct ua_routes *rt = r->routes;
+    if (!rt)
+        return -ENOENT;
+    ua_routes_log_flush(r);
+    rt->log_fd = fd;
+    return 0;
+}
+
+/* uvicorn's access line: the client, the request line as sent, the status and its reason phrase (taken
+ * from the status line the mount wrote). */
+static void log_hit(struct ua_routes *rt, const struct ua_conn *c, const uint8_t *buf, const struct ua_head *h,
+                    const uint8_t *status_line)
+{
+    char addr[INET6_ADDRSTRLEN] = "-";
+    char line[LOG_LINE_MAX];
+    if (c->family == AF_INET || c->family == AF_INET6)
+        inet_ntop(c->family, c->addr, addr, sizeof(addr));
+    const uint8_t *reason = status_line + 9, *end = memchr(reason, '\r', 64);
+    int n = snprintf(line, sizeof(line), "INFO:     %s:%u - \"%.*s %.*s HTTP/1.%u\" %.*s\n", addr, c->port,
+                     (int)h->method.len, (const char *)buf + h->method.off, (int)h->target.len,
+                     (const char *)buf + h->target.off, h->minor, end ? (int)(end - reason) : 3,
+                     (const char *)reason);
+    if (n <= 0)
+        return;
+    if ((size_t)n >= sizeof(line)) { /* a very long target: cut, the line still ends */
+        n = sizeof(line) - 1;
+        line[n - 1] = '\n';
+    }
+    if (rt->log_len + (uint32_t)n > LOG_BUF)
+        log_write(rt);
+    memcpy(rt->log + rt->log_len, line, (size_t)n);
+    rt->log_len += (uint32_t)n;
+}
 
 void ua_routes_free(struct ua_ring *r)
 {
     struct ua_routes *rt = r->routes;
     if (!rt)
         return;
+    ua_routes_log_flush(r);
     free(rt->mounts);
     free(rt);
     r->routes = NULL;
@@ -63,6 +133,7 @@ int ua_routes_attach(struct ua_ring *r, struct ua_router *router, struct ua_stat
     }
     memcpy(rt->mounts, mounts, n_mounts * sizeof(*mounts));
     rt->n_mounts = n_mounts;
+    rt->log_fd = -1;
     rt->router = router;
     r->routes = rt;
     return 0;
@@ -190,6 +261,8 @@ int ua_routes_dispatch(struct ua_ring *r, struct ua_conn *c, const uint8_t *buf)
         conn_abort(r, c, err);
         return 1;
     }
+    if (rt->log_fd >= 0)
+        log_hit(rt, c, buf, h, rt->scratch);
     send_queue(r, c, head);
     if (body)
         send_queue(r, c, body);

@@ -23,6 +23,12 @@ struct ua_routes_stats {
 int ua_routes_attach(struct ua_ring *r, struct ua_router *router, struct ua_static *const *mounts,
                      uint32_t n_mounts);
 int ua_routes_stats(struct ua_ring *r, struct ua_routes_stats *out);
+/* Access log of the requests answered here, in uvicorn's default line
+ * (INFO:     127.0.0.1:54321 - "GET /static/app.css HTTP/1.1" 200 OK), written to fd (-1: none).
+ * Lines are buffered; ua_routes_log_flush() writes them, once per loop iteration, as the Python access
+ * log does (a full buffer is written at once). fd stays the caller's. */
+int ua_routes_log(struct ua_ring *r, int fd);
+int ua_routes_log_flush(struct ua_ring *r);
 /* ua:cdef-end */
 
 struct ua_conn;
