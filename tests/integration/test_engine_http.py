@@ -129,3 +129,70 @@ def test_bad_requests_are_answered_in_c_and_closed(
     st = engine.settled()
     assert st["requests"] == 1  # only the stats request reached Python
     assert_clean(engine)
+
+
+def test_pipelined_connection_close_ends_the_connection(engine: Engine) -> None:
+    s = connect(engine.port)
+    s.sendall(
+        b"GET / HTTP/1.1\r\nhost: x\r\n\r\n"
+        b"GET /big?n=10 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+        b"GET / HTTP/1.1\r\nhost: x\r\n\r\n"  # after a close: never answered
+    )
+    buf = bytearray()
+    assert read_response(s, buf)[2] == b"hello"
+    _, headers, body = read_response(s, buf)
+    assert body == b"x" * 10 and headers[b"connection"] == b"close"
+    s.settimeout(10)
+    assert s.recv(100) == b"" and buf == b""
+    s.close()
+    assert engine.settled()["requests"] == 3  # two on that connection, one for the stats
+    assert_clean(engine)
+
+
+def test_http10_stream_is_close_delimited_and_head_has_no_body(engine: Engine) -> None:
+    s = connect(engine.port)
+    s.sendall(b"GET /stream?n=3&size=10 HTTP/1.0\r\n\r\n")
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding" not in head.lower()
+    assert body == b"y" * 30
+    s.close()
+    s = connect(engine.port)
+    s.sendall(b"HEAD / HTTP/1.1\r\nhost: x\r\n\r\nGET / HTTP/1.1\r\nhost: x\r\n\r\n")
+    buf = bytearray()
+    while b"hello" not in buf:
+        buf += s.recv(65536)
+    _, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    assert rest.startswith(b"HTTP/1.1 200 OK")  # the HEAD response had no body bytes
+    s.close()
+    assert_clean(engine)
+
+
+def test_client_gone_while_the_app_works_is_a_disconnect(engine: Engine) -> None:
+    s = connect(engine.port)
+    s.sendall(b"GET /slow?ms=400 HTTP/1.1\r\nhost: x\r\n\r\n")
+    time.sleep(0.1)
+    s.close()
+    time.sleep(0.8)
+    st = engine.settled()
+    assert st["disconnects"] == 1, st  # the app heard of it
+    assert st["epipe"] == 1, st  # and its late response was refused, not sent
+    assert_clean(engine)
+
+
+def test_bad_chunk_in_a_body_the_app_is_reading(engine: Engine) -> None:
+    s = connect(engine.port)
+    s.sendall(b"POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
+    time.sleep(0.2)
+    s.sendall(b"zz\r\n")  # not a chunk size
+    data = b""
+    s.settimeout(10)
+    while chunk := s.recv(65536):
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 400 "), data
+    s.close()
+    st = engine.settled()
+    assert st["disconnects"] == 1, st  # the app, reading the body, is told the request is gone
+    assert_clean(engine)

@@ -202,3 +202,28 @@ def test_free_with_polls_armed_leaves_no_fd() -> None:
         os.close(rfd)
         os.close(wfd)
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_cq_overflow_loses_no_completion() -> None:
+    """An 8-entry CQ and 64 ready fds: completions overflow into the kernel backlog and all come back."""
+    pipes = [os.pipe() for _ in range(64)]
+    try:
+        with R.Ring(cap=256, entries=2, max_conns=2) as r:
+            for rfd, wfd in pipes:
+                os.write(wfd, b"x")
+                r.poll(rfd, R.POLLIN)
+            seen: set[int] = set()
+            for _ in range(10):
+                seen |= {fd for kind, fd, _ in events(r, r.run(1)) if kind == R.EV_POLL}
+                if len(seen) == 64:
+                    break
+            assert seen == {rfd for rfd, _ in pipes}
+            assert r.stats()["cq_overflow"] >= 1
+            for rfd, _ in pipes:
+                r.poll(rfd, 0)
+            r.run(0.05)
+            assert r.stats()["ops_inflight"] == 0
+    finally:
+        for rfd, wfd in pipes:
+            os.close(rfd)
+            os.close(wfd)

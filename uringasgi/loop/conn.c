@@ -590,10 +590,14 @@ static void conn_new(struct ua_ring *r, int fd, uint32_t listener)
             const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
             memcpy(c->addr, &a->sin_addr, 4);
             c->port = ntohs(a->sin_port);
+            if (c->addr[0] == 127)
+                c->flags |= C_LOOPBACK;
         } else if (ss.ss_family == AF_INET6) {
             const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
             memcpy(c->addr, &a->sin6_addr, 16);
             c->port = ntohs(a->sin6_port);
+            if (IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) || (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && c->addr[12] == 127))
+                c->flags |= C_LOOPBACK;
         }
     }
     if (c->family == AF_INET || c->family == AF_INET6) {

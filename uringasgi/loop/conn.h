@@ -27,6 +27,7 @@
 #define C_UPGRADED 0x2000      /* no longer HTTP/1: input is held, nothing parses */
 #define C_RESP 0x4000          /* Python started the response (ua_conn_respond with a final status) */
 #define C_HAS_BODY 0x8000      /* the held request has a body: BODY_END is owed */
+#define C_LOOPBACK 0x10000     /* the peer is 127.0.0.0/8 or ::1 (send.c: no SEND_ZC by default) */
 
 /* timer kinds (timer.c) */
 #define T_NONE 0

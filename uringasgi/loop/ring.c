@@ -66,8 +66,7 @@ static void config_defaults(struct ua_ring_config *c)
         c->out_high_water = 256 * 1024;
     if (!c->out_low_water || c->out_low_water > c->out_high_water)
         c->out_low_water = c->out_high_water / 4;
-    if (!c->zc_threshold)
-        c->zc_threshold = 64 * 1024; /* measured: see send.c */
+    /* zc_threshold 0 stays 0: send.c reads it as "the default", which depends on the peer */
 }
 
 uint64_t ua_now_ms(void)
@@ -538,17 +537,21 @@ static void dispatch(struct ua_ring *r, struct io_uring_cqe *cqe)
 static void reap(struct ua_ring *r)
 {
     struct io_uring_cqe *cqe;
-    for (;;) {
-        while (ua_room(r) >= UA_EV_RESERVE && io_uring_peek_cqe(&r->ring, &cqe) == 0) {
-            dispatch(r, cqe);
-            io_uring_cqe_seen(&r->ring, cqe);
+    while (ua_room(r) >= UA_EV_RESERVE) {
+        if (!io_uring_cq_ready(&r->ring)) {
+            /* With IORING_FEAT_NODROP (5.5) an overflowing CQ parks completions in a kernel backlog and
+             * sets IORING_SQ_CQ_OVERFLOW; entering with GETEVENTS moves them back once there is room. */
+            if (!(IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
+                return;
+            r->st.cq_overflow++;
+            io_uring_get_events(&r->ring);
+            if (!io_uring_cq_ready(&r->ring))
+                return;
         }
-        /* With IORING_FEAT_NODROP (5.5) an overflowing CQ parks completions in a kernel backlog and sets
-         * IORING_SQ_CQ_OVERFLOW; entering the ring with GETEVENTS moves them back once there is room. */
-        if (ua_room(r) < UA_EV_RESERVE || !(IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
+        if (io_uring_peek_cqe(&r->ring, &cqe) != 0)
             return;
-        r->st.cq_overflow++;
-        io_uring_get_events(&r->ring);
+        dispatch(r, cqe);
+        io_uring_cqe_seen(&r->ring, cqe);
     }
 }
 

@@ -88,7 +88,8 @@ struct ua_ring_config {
     const uint8_t *extra_headers; /* pre-rendered "name: value\r\n" lines added to every response */
     uint32_t extra_headers_len;
     /* Added to the contract (appended, so code that sets fields by name is unaffected): */
-    uint32_t zc_threshold;      /* a send chunk this large goes out with SEND_ZC; 0 = default, 0xffffffff = never */
+    uint32_t zc_threshold;      /* a send piece this large goes out with SEND_ZC, to any peer; 0 = default
+                                 * (64 KiB, never to a loopback peer: see send.c); 0xffffffff = never */
     uint32_t setup_flags_mask;  /* tests only: IORING_SETUP_* flags the ring may NOT use; 0 = use the best */
 };
 
