@@ -227,3 +227,11 @@ def test_cq_overflow_loses_no_completion() -> None:
         for rfd, wfd in pipes:
             os.close(rfd)
             os.close(wfd)
+
+
+def test_tiny_timeouts_return(ring: R.Ring) -> None:
+    """A timeout that has passed by the time the engine would wait is a poll, not an unbounded wait."""
+    for ns in (1, 10, 1000, 100_000):
+        t0 = time.monotonic()
+        assert ring.run(ns / 1e9) == 0
+        assert time.monotonic() - t0 < 5

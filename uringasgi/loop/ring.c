@@ -608,8 +608,11 @@ int ua_ring_run(struct ua_ring *r, struct ua_event *events, uint32_t cap, int64_
             struct __kernel_timespec ts, *tsp = NULL;
             int64_t left = -1;
             int64_t next = ua_conns_next_deadline(r);
-            if (timeout_ns > 0)
+            if (timeout_ns > 0) {
                 left = deadline - now_ns();
+                if (left < 0)
+                    left = 0; /* passed already (a short timeout, a slow iteration): poll, never wait forever */
+            }
             if (next >= 0) {
                 int64_t in_ns = ((int64_t)next - (int64_t)ua_now_ms()) * 1000000;
                 if (in_ns < 0)
