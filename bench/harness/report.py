@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -171,7 +172,7 @@ def markdown(report: dict[str, Any]) -> str:
             else:
                 cells.append(fmt_rps(row["rps"]))
         lines.append(f"| {sc['title']} | " + " | ".join(cells) + f" | {versus.strip()} |")
-    lines += ["", "![requests/s per scenario](results.png)", ""]
+    lines += ["", noise(report), "", "![requests/s per scenario](results.png)", ""]
     lines += [
         "## Method",
         "",
@@ -255,8 +256,29 @@ def plot(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def noise(report: dict[str, Any]) -> str:
+    """How much the rounds of one server disagreed, over the whole run."""
+    cases = [
+        (r["spread"], sc["title"], r["server"])
+        for sc in report["scenarios"]
+        for r in sc["rows"]
+        if "spread" in r
+    ]
+    if not cases or report["settings"]["rounds"] < 2:
+        return "Noise: one round per case, so no spread to report."
+    cases.sort()
+    median = statistics.median(c[0] for c in cases)
+    worst = cases[-1]
+    over = sum(1 for c in cases if c[0] > 0.10)
+    return (
+        f"Noise: the spread of rounds ((max - min) / median) has a median of {median * 100:.1f}% over "
+        f"{len(cases)} cases; {over} cases spread more than 10%; the largest is {worst[0] * 100:.1f}% "
+        f"({worst[2]}, {worst[1]})."
+    )
+
+
 def text_summary(report: dict[str, Any]) -> str:
-    lines = []
+    lines = [noise(report), ""]
     for sc in report["scenarios"]:
         lines.append(sc["title"])
         for row in sc["rows"]:
