@@ -429,3 +429,29 @@ def test_access_log_of_static_hits_is_written_from_c(site: pathlib.Path) -> None
         f'INFO:     127.0.0.1:{client_port} - "GET /static/nope.css?v=2 HTTP/1.1" 404 Not Found',
         f'INFO:     127.0.0.1:{client_port} - "HEAD /static/hello.txt HTTP/1.0" 200 OK',
     ]
+
+
+def test_fallthrough_hands_misses_to_the_app(site: pathlib.Path) -> None:
+    with server([("/static", site)], fallthrough=True) as s, httpx.Client(base_url=s.url) as c:
+        assert c.get("/static/app.css").text == (site / "app.css").read_text()
+        assert c.get("/static/missing.js").text == "app: GET /static/missing.js\n"
+        assert c.post("/static/app.css", content=b"x").text == "app: POST /static/app.css\n"
+        assert c.get("/static/.env").text == "app: GET /static/.env\n"
+        stats = s.stop()
+    routes = stats["routes"]
+    assert isinstance(routes, dict) and routes == {"static_hits": 1, "passed": 3}
+
+
+def test_brotli_on_the_fly(tmp_path: pathlib.Path) -> None:
+    page = b"<p>static, compressed once, then from memory</p>\n" * 400
+    (tmp_path / "page.html").write_bytes(page)
+    with server([("/", tmp_path)], compress=True) as s, httpx.Client(base_url=s.url) as c:
+        for _ in range(3):
+            with c.stream("GET", "/page.html", headers={"accept-encoding": "gzip, br"}) as r:
+                raw_body = b"".join(r.iter_raw())
+            assert r.headers["content-encoding"] == "br" and r.headers["vary"] == "accept-encoding"
+            assert brotli.decompress(raw_body) == page and len(raw_body) < len(page) // 10
+        r = c.get("/page.html", headers={"accept-encoding": "gzip"})
+        assert "content-encoding" not in r.headers and r.content == page
+        stats = s.stop()
+    assert stats["mounts"][0]["compressions"] == 1  # type: ignore[index]
