@@ -63,15 +63,15 @@ static inline uint8_t lower(uint8_t c) { return (uint8_t)(c >= 'A' && c <= 'Z' ?
     0xe8, 0xfc, 0xf8, 0xfc, 0xfc, 0xfc, 0xfc, 0xfc, 0xf8, 0xf8, 0xf4, 0x54, 0xd0, 0x54, 0xf4, 0x70
 #define TOK_HI_BYTES 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0, 0, 0, 0, 0, 0, 0, 0
 
-/* Each scanner returns how many leading bytes of p[0..n) are in its class. scan_token lowercases the
- * bytes it accepts when `low` is set (field names), in place. */
+/* Each scanner returns how many leading bytes of p[0..n) are in its class. They only read: names are
+ * lowercased once the head is complete (lower_names), because a store into bytes that the next vector load
+ * reads again stalls store-to-load forwarding. */
 
-static inline size_t scan_token_scalar(uint8_t *p, size_t n, int low)
+static inline size_t scan_token_scalar(const uint8_t *p, size_t n)
 {
     size_t i = 0;
-    for (; i < n && TCHAR[p[i]]; i++)
-        if (low)
-            p[i] = lower(p[i]);
+    while (i < n && TCHAR[p[i]])
+        i++;
     return i;
 }
 
@@ -92,13 +92,7 @@ static inline size_t scan_value_scalar(const uint8_t *p, size_t n)
 }
 
 #if UA_X86
-__attribute__((target("sse4.2"))) static inline __m128i lower128(__m128i v)
-{
-    __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
-    return _mm_or_si128(v, _mm_and_si128(up, _mm_set1_epi8(0x20)));
-}
-
-__attribute__((target("sse4.2"))) static inline size_t scan_token_sse42(uint8_t *p, size_t n, int low)
+__attribute__((target("sse4.2"))) static inline size_t scan_token_sse42(const uint8_t *p, size_t n)
 {
     const __m128i lo_tab = _mm_setr_epi8(TOK_LO_BYTES), hi_tab = _mm_setr_epi8(TOK_HI_BYTES);
     const __m128i nib = _mm_set1_epi8(0x0f);
@@ -108,17 +102,10 @@ __attribute__((target("sse4.2"))) static inline size_t scan_token_sse42(uint8_t 
         __m128i a = _mm_shuffle_epi8(lo_tab, _mm_and_si128(v, nib));
         __m128i b = _mm_shuffle_epi8(hi_tab, _mm_and_si128(_mm_srli_epi16(v, 4), nib));
         unsigned bad = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(a, b), _mm_setzero_si128()));
-        if (bad) {
-            size_t k = i + (size_t)__builtin_ctz(bad);
-            if (low)
-                for (size_t j = i; j < k; j++)
-                    p[j] = lower(p[j]);
-            return k;
-        }
-        if (low)
-            _mm_storeu_si128((__m128i *)(p + i), lower128(v));
+        if (bad)
+            return i + (size_t)__builtin_ctz(bad);
     }
-    return i + scan_token_scalar(p + i, n - i, low);
+    return i + scan_token_scalar(p + i, n - i);
 }
 
 /* bad target byte: signed b < 0x21 (covers 0x80..0xff) or b == 0x7f */
@@ -150,14 +137,7 @@ __attribute__((target("sse4.2"))) static inline size_t scan_value_sse42(const ui
     return i + scan_value_scalar(p + i, n - i);
 }
 
-__attribute__((target("avx2"))) static inline __m256i lower256(__m256i v)
-{
-    __m256i up = _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8('A' - 1)),
-                                  _mm256_cmpgt_epi8(_mm256_set1_epi8('Z' + 1), v));
-    return _mm256_or_si256(v, _mm256_and_si256(up, _mm256_set1_epi8(0x20)));
-}
-
-__attribute__((target("avx2"))) static inline size_t scan_token_avx2(uint8_t *p, size_t n, int low)
+__attribute__((target("avx2"))) static inline size_t scan_token_avx2(const uint8_t *p, size_t n)
 {
     const __m256i lo_tab = _mm256_setr_epi8(TOK_LO_BYTES, TOK_LO_BYTES);
     const __m256i hi_tab = _mm256_setr_epi8(TOK_HI_BYTES, TOK_HI_BYTES);
@@ -169,17 +149,10 @@ __attribute__((target("avx2"))) static inline size_t scan_token_avx2(uint8_t *p,
         __m256i b = _mm256_shuffle_epi8(hi_tab, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
         unsigned bad =
             (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(a, b), _mm256_setzero_si256()));
-        if (bad) {
-            size_t k = i + (size_t)__builtin_ctz(bad);
-            if (low)
-                for (size_t j = i; j < k; j++)
-                    p[j] = lower(p[j]);
-            return k;
-        }
-        if (low)
-            _mm256_storeu_si256((__m256i *)(p + i), lower256(v));
+        if (bad)
+            return i + (size_t)__builtin_ctz(bad);
     }
-    return i + scan_token_sse42(p + i, n - i, low);
+    return i + scan_token_sse42(p + i, n - i);
 }
 
 __attribute__((target("avx2"))) static inline size_t scan_target_avx2(const uint8_t *p, size_t n)
@@ -214,16 +187,16 @@ __attribute__((target("avx2"))) static inline size_t scan_value_avx2(const uint8
 #endif
 
 /* The level is a constant at every call site below, so each of these folds to one scanner. */
-AINLINE size_t scan_token(int lvl, uint8_t *p, size_t n, int low)
+AINLINE size_t scan_token(int lvl, const uint8_t *p, size_t n)
 {
 #if UA_X86
     if (lvl == UA_SIMD_AVX2)
-        return scan_token_avx2(p, n, low);
+        return scan_token_avx2(p, n);
     if (lvl == UA_SIMD_SSE42)
-        return scan_token_sse42(p, n, low);
+        return scan_token_sse42(p, n);
 #endif
     (void)lvl;
-    return scan_token_scalar(p, n, low);
+    return scan_token_scalar(p, n);
 }
 
 AINLINE size_t scan_target(int lvl, const uint8_t *p, size_t n)
@@ -252,20 +225,49 @@ AINLINE size_t scan_value(int lvl, const uint8_t *p, size_t n)
 
 /* ---------------------------------------------------------------- small helpers */
 
-static int ieq(const uint8_t *p, size_t n, const char *lit)
+static inline uint64_t ld64(const void *p)
 {
-    size_t i = 0;
-    for (; i < n && lit[i]; i++)
-        if (lower(p[i]) != (uint8_t)lit[i])
-            return 0;
-    return i == n && lit[i] == 0;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
 }
 
-/* Field names are already lowercase here. */
+static inline uint32_t ld32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Does p[0..n) equal the lowercase literal, ignoring case? n is a constant at every call, so this folds to
+ * two or three word compares. OR 0x20 lowercases A-Z and leaves a-z, digits and '-' alone; of the bytes a
+ * name or a value may hold, no other becomes a letter, a digit or '-' (only CTLs would, and they were
+ * rejected), so the compare is exact for literals made of those. */
+static inline int name_is(const uint8_t *p, const char *lit, size_t n)
+{
+    const uint64_t c8 = 0x2020202020202020ull;
+    const uint32_t c4 = 0x20202020u;
+    if (n >= 16)
+        return (((ld64(p) | c8) ^ ld64(lit)) | ((ld64(p + 8) | c8) ^ ld64(lit + 8)) |
+                ((ld64(p + n - 8) | c8) ^ ld64(lit + n - 8))) == 0;
+    if (n >= 8)
+        return (((ld64(p) | c8) ^ ld64(lit)) | ((ld64(p + n - 8) | c8) ^ ld64(lit + n - 8))) == 0;
+    if (n >= 4)
+        return (((ld32(p) | c4) ^ ld32(lit)) | ((ld32(p + n - 4) | c4) ^ ld32(lit + n - 4))) == 0;
+    for (size_t i = 0; i < n; i++)
+        if ((p[i] | 0x20) != (uint8_t)lit[i])
+            return 0;
+    return 1;
+}
+
+/* A token (connection option, transfer coding, expectation) equal to a literal, ignoring case. */
+#define IEQ(p, n, lit) ((n) == sizeof(lit) - 1 && name_is(p, lit, sizeof(lit) - 1))
+
+/* The known-header id of a field name (any case), or -1. */
 static int known_id(const uint8_t *p, size_t n)
 {
 #define K(lit, id) \
-    if (memcmp(p, lit, n) == 0) \
+    if (name_is(p, lit, sizeof(lit) - 1)) \
         return id;
     switch (n) {
     case 2:
@@ -377,11 +379,11 @@ static int each_elem(struct ua_head *h, const uint8_t *p, size_t n, elem_fn fn, 
 static int conn_elem(struct ua_head *h, const uint8_t *p, size_t n, void *arg)
 {
     (void)arg;
-    if (ieq(p, n, "close"))
+    if (IEQ(p, n, "close"))
         h->flags |= UA_F_CONN_CLOSE;
-    else if (ieq(p, n, "keep-alive"))
+    else if (IEQ(p, n, "keep-alive"))
         h->flags |= UA_F_CONN_KEEP_ALIVE;
-    else if (ieq(p, n, "upgrade"))
+    else if (IEQ(p, n, "upgrade"))
         h->flags |= UA_F_UPGRADE; /* provisional: kept only with an Upgrade header on 1.1, see finish() */
     return 0;
 }
@@ -396,7 +398,7 @@ static int te_elem(struct ua_head *h, const uint8_t *p, size_t n, void *arg)
 {
     int *state = arg;
     (void)h;
-    if (ieq(p, n, "chunked")) {
+    if (IEQ(p, n, "chunked")) {
         if (*state & TE_CHUNKED_SEEN)
             return UA_PE_TE_INVALID; /* chunked applied twice */
         *state |= TE_CHUNKED_SEEN | TE_LAST_CHUNKED;
@@ -424,11 +426,14 @@ static int field_semantics(struct ua_head *h, int id, const uint8_t *v, size_t n
     case UA_HK_CONTENT_LENGTH: {
         if (n == 0)
             return UA_PE_CL_INVALID;
+        size_t i = 0;
+        while (i + 1 < n && v[i] == '0') /* leading zeros are allowed and do not count */
+            i++;
+        if (n - i > 18) /* 10^18 - 1 fits in int64: no overflow check per digit */
+            return UA_PE_CL_INVALID;
         int64_t x = 0;
-        for (size_t i = 0; i < n; i++) {
+        for (; i < n; i++) {
             if (v[i] < '0' || v[i] > '9')
-                return UA_PE_CL_INVALID;
-            if (x > (INT64_MAX - (v[i] - '0')) / 10)
                 return UA_PE_CL_INVALID;
             x = x * 10 + (v[i] - '0');
         }
@@ -451,7 +456,7 @@ static int field_semantics(struct ua_head *h, int id, const uint8_t *v, size_t n
     case UA_HK_CONNECTION:
         return each_elem(h, v, n, conn_elem, NULL);
     case UA_HK_EXPECT:
-        if (ieq(v, n, "100-continue"))
+        if (IEQ(v, n, "100-continue"))
             h->flags |= UA_F_EXPECT_CONTINUE;
         return 0;
     case UA_HK_UPGRADE:
@@ -501,6 +506,49 @@ static int finish(struct ua_head *h, int is_request)
     return 0;
 }
 
+/* ---------------------------------------------------------------- lowercasing names */
+
+/* A-Z to a-z in 8 (or 4) bytes at once; the bytes are tchars, so below 0x80 and no carry crosses a byte. */
+static inline uint64_t lower8(uint64_t x)
+{
+    uint64_t ge_a = x + 0x3f3f3f3f3f3f3f3full; /* bit 7 set where the byte >= 'A' */
+    uint64_t gt_z = x + 0x2525252525252525ull; /* bit 7 set where the byte > 'Z' */
+    return x | (((ge_a & ~gt_z) & 0x8080808080808080ull) >> 2);
+}
+
+static inline uint32_t lower4(uint32_t x)
+{
+    uint32_t ge_a = x + 0x3f3f3f3fu, gt_z = x + 0x25252525u;
+    return x | (((ge_a & ~gt_z) & 0x80808080u) >> 2);
+}
+
+/* Once a head is complete, each name is lowercased in place with stores that cover exactly its bytes, so no
+ * later load of a neighbouring byte waits on them. ASGI wants lowercase names (and so does the index). */
+static void lower_names(uint8_t *buf, const struct ua_header *hd, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        uint8_t *p = buf + hd[i].name_off;
+        size_t k = hd[i].name_len;
+        if (k >= 8 && k <= 16) {
+            uint64_t a = lower8(ld64(p)), b = lower8(ld64(p + k - 8));
+            memcpy(p, &a, 8);
+            memcpy(p + k - 8, &b, 8);
+        } else if (k >= 4 && k < 8) {
+            uint32_t a = lower4(ld32(p)), b = lower4(ld32(p + k - 4));
+            memcpy(p, &a, 4);
+            memcpy(p + k - 4, &b, 4);
+        } else {
+            size_t j = 0;
+            for (; j + 8 <= k; j += 8) {
+                uint64_t a = lower8(ld64(p + j));
+                memcpy(p + j, &a, 8);
+            }
+            for (; j < k; j++)
+                p[j] = lower(p[j]);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- field lines */
 
 #define FL_MORE 0
@@ -515,7 +563,7 @@ struct resume {
 };
 
 #define SUB_START 0 /* field line: nothing read yet */
-#define SUB_NAME 1  /* [pos, scan) is a valid, lowercased name so far */
+#define SUB_NAME 1  /* [pos, scan) is a valid name so far */
 #define SUB_OWS 2   /* name and colon done (hd->name_*), skipping whitespace before the value */
 #define SUB_VALUE 3 /* [hd->value_off, scan) is a valid value so far */
 
@@ -543,7 +591,7 @@ AINLINE int field_line(int lvl, uint8_t *buf, size_t end, struct resume rs, stru
         s = p;
         /* fall through */
     case SUB_NAME:
-        s += scan_token(lvl, buf + s, end - s, 1);
+        s += scan_token(lvl, buf + s, end - s);
         if (s >= end) {
             *rs.sub = SUB_NAME;
             *rs.scan = (uint16_t)s;
@@ -613,33 +661,47 @@ AINLINE int parse_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
                          int is_request)
 {
     size_t maxf = limit_fields(lim, UA_MAX_HEADERS);
-    struct resume rs = {&h->pos, &h->scan, &h->sub};
+    /* the resume state in locals (registers) while the loop runs; stores into h->headers cannot alias them */
+    uint16_t pos = h->pos, scan = h->scan;
+    uint8_t sub = h->sub;
+    unsigned n = h->n_headers;
+    struct resume rs = {&pos, &scan, &sub};
+    int r;
     for (;;) {
-        if (h->n_headers >= maxf && h->sub == SUB_START && h->pos < end && buf[h->pos] != '\r')
-            return fail(h, UA_PE_TOO_MANY_HEADERS);
-        struct ua_header *hd = &h->headers[h->n_headers < UA_MAX_HEADERS ? h->n_headers : UA_MAX_HEADERS - 1];
-        int r = field_line(lvl, buf, end, rs, hd);
-        if (r == FL_MORE)
-            return 0;
-        if (r < 0)
-            return fail(h, -r);
-        if (r == FL_END) {
-            int e = finish(h, is_request);
-            if (e)
-                return fail(h, e);
-            h->head_len = h->pos;
-            return h->pos;
+        if (n >= maxf && sub == SUB_START && pos < end && buf[pos] != '\r') {
+            r = -UA_PE_TOO_MANY_HEADERS;
+            break;
         }
+        struct ua_header *hd = &h->headers[n < UA_MAX_HEADERS ? n : UA_MAX_HEADERS - 1];
+        r = field_line(lvl, buf, end, rs, hd);
+        if (r != FL_FIELD)
+            break;
         int id = known_id(buf + hd->name_off, hd->name_len);
         if (id >= 0) {
             int e = field_semantics(h, id, buf + hd->value_off, hd->value_len, is_request);
-            if (e)
-                return fail(h, e);
+            if (e) {
+                r = -e;
+                break;
+            }
             if (h->known[id] == UA_HK_ABSENT)
-                h->known[id] = (uint8_t)h->n_headers;
+                h->known[id] = (uint8_t)n;
         }
-        h->n_headers++;
+        n++;
     }
+    h->pos = pos;
+    h->scan = scan;
+    h->sub = sub;
+    h->n_headers = (uint16_t)n;
+    if (r == FL_MORE)
+        return 0;
+    if (r < 0)
+        return fail(h, -r);
+    lower_names(buf, h->headers, n); /* FL_END */
+    int e = finish(h, is_request);
+    if (e)
+        return fail(h, e);
+    h->head_len = pos;
+    return pos;
 }
 
 /* request-line parts being read (h->sub while h->phase == PH_START) */
@@ -664,7 +726,7 @@ AINLINE int request_line(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
             }
             s = p;
         }
-        s += scan_token(lvl, buf + s, end - s, 0);
+        s += scan_token(lvl, buf + s, end - s);
         if (s >= end) {
             h->scan = (uint16_t)s;
             return 0;
@@ -812,6 +874,7 @@ AINLINE int parse_trailers(int lvl, struct ua_trailers *t, uint8_t *buf, size_t 
             return -EBADMSG;
         }
         if (r == FL_END) {
+            lower_names(buf, t->fields, t->n);
             t->len = t->pos;
             return t->pos;
         }
