@@ -1,5 +1,17 @@
 """uringasgi: an io_uring ASGI server with a C core."""
 
+from typing import Any
+
+from uringasgi.config import Config
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+
+def run(app: Any, **options: Any) -> int:
+    """Serve `app` (an ASGI app or a "module:attribute" string) with uvicorn.run()'s options."""
+    from uringasgi.supervisor import main
+
+    return main(app, **options)
+
+
+__all__ = ["Config", "__version__", "run"]

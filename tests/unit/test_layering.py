@@ -28,6 +28,7 @@ LAYER = {
     "ktls": 2,
     "lifespan": 2,
     "config": 1,
+    "logs": 1,
     "_core": 0,
     "_build": 0,
 }

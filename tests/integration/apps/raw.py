@@ -1,0 +1,177 @@
+"""Raw ASGI apps used by the integration tests; each one shows one behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+
+async def hello(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"Hello, world!"})
+
+
+async def echo(scope: Any, receive: Any, send: Any) -> None:
+    """Echoes the request body; the headers say how it arrived."""
+    if scope["type"] != "http":
+        return
+    chunks = []
+    messages = 0
+    while True:
+        msg = await receive()
+        assert msg["type"] == "http.request", msg
+        messages += 1
+        chunks.append(msg["body"])
+        if not msg.get("more_body"):
+            break
+    body = b"".join(chunks)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"x-messages", str(messages).encode()),
+                (b"x-sha256", hashlib.sha256(body).hexdigest().encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def scope_echo(scope: Any, receive: Any, send: Any) -> None:
+    """Returns the scope as JSON-able text."""
+    import json
+
+    if scope["type"] != "http":
+        return
+    out = {
+        k: v
+        for k, v in scope.items()
+        if k not in ("headers", "state", "extensions", "raw_path", "query_string")
+    }
+    out["headers"] = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in scope["headers"]]
+    out["raw_path"] = scope["raw_path"].decode("latin-1")
+    out["query_string"] = scope["query_string"].decode("latin-1")
+    out["extensions"] = sorted(scope.get("extensions", {}))
+    body = json.dumps(out).encode()
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def stream(scope: Any, receive: Any, send: Any) -> None:
+    """100 chunks, then the end: chunked framing on the wire."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for i in range(100):
+        await send({"type": "http.response.body", "body": b"chunk %d\n" % i, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def big(scope: Any, receive: Any, send: Any) -> None:
+    """A download of ?n= MiB of a known pattern, in 64 KiB pieces (back-pressure on a slow reader)."""
+    if scope["type"] != "http":
+        return
+    n = int(scope["query_string"].decode().partition("=")[2] or 10)
+    block = bytes(range(256)) * 256
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(n << 20).encode())],
+        }
+    )
+    for _ in range(n * 16):
+        await send({"type": "http.response.body", "body": block, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def boom_before(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    raise RuntimeError("boom before the response")
+
+
+async def boom_after(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
+    await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+    raise RuntimeError("boom after the response started")
+
+
+async def no_response(scope: Any, receive: Any, send: Any) -> None:
+    return None
+
+
+async def wrong_order(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.body", "body": b"too early"})
+
+
+disconnects: list[str] = []
+
+
+async def wait_disconnect(scope: Any, receive: Any, send: Any) -> None:
+    """Reads the body until the client goes; records what receive() gave, served at /seen."""
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/seen":
+        body = ",".join(disconnects).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+        return
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            disconnects.append("disconnect")
+            return
+        if not msg.get("more_body"):
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"done"})
+
+
+async def slow(scope: Any, receive: Any, send: Any) -> None:
+    """Answers after ?s= seconds (graceful shutdown tests)."""
+    if scope["type"] != "http":
+        return
+    secs = float(scope["query_string"].decode().partition("=")[2] or 1)
+    await asyncio.sleep(secs)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"slept"})
+
+
+class Lifespan:
+    """Counts its own startup; a failing variant for the exit-status test."""
+
+    def __init__(self, fail: bool) -> None:
+        self.fail = fail
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    if self.fail:
+                        await send({"type": "lifespan.startup.failed", "message": "database is down"})
+                        return
+                    scope["state"]["greeting"] = "hi from lifespan"
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    print("lifespan shutdown ran", flush=True)
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        body = scope["state"].get("greeting", "none").encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+
+lifespan_ok = Lifespan(fail=False)
+lifespan_fail = Lifespan(fail=True)

@@ -1,0 +1,83 @@
+"""Real FastAPI and Starlette apps, unchanged, through real clients."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+import httpx
+import pytest
+from serverproc import serve
+
+
+@pytest.fixture(scope="module")
+def fastapi_server():
+    with serve("fastapi_app:app") as sp:
+        yield sp
+
+
+def test_path_and_query_parameters(fastapi_server) -> None:
+    r = httpx.get(fastapi_server.url + "/items/42", params={"q": "hi there"})
+    assert r.status_code == 200
+    assert r.json() == {"item_id": 42, "q": "hi there"}
+
+
+def test_json_body_and_validation_error(fastapi_server) -> None:
+    r = httpx.post(fastapi_server.url + "/items", json={"name": "x", "price": 1.5})
+    assert r.json() == {"received": {"name": "x", "price": 1.5, "tags": []}}
+    r = httpx.post(fastapi_server.url + "/items", json={"name": "x", "price": "free"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "price"]
+
+
+def test_dependency(fastapi_server) -> None:
+    assert httpx.get(fastapi_server.url + "/private").status_code == 401
+    r = httpx.get(fastapi_server.url + "/private", headers={"X-Token": "secret"})
+    assert r.json() == {"token": "secret"}
+
+
+def test_background_task_runs_after_response(fastapi_server) -> None:
+    assert httpx.post(fastapi_server.url + "/background").json() == {"queued": "yes"}
+    for _ in range(50):
+        if httpx.get(fastapi_server.url + "/background").json()["log"]:
+            break
+        time.sleep(0.05)
+    assert "ran" in httpx.get(fastapi_server.url + "/background").json()["log"]
+
+
+def test_streaming_response(fastapi_server) -> None:
+    r = httpx.get(fastapi_server.url + "/stream")
+    assert r.text == "".join(f"line {i}\n" for i in range(50))
+
+
+def test_file_response(fastapi_server) -> None:
+    r = httpx.get(fastapi_server.url + "/file")
+    assert r.status_code == 200
+    assert len(r.content) == 3 << 20
+    assert r.headers["content-length"] == str(3 << 20)
+
+
+def test_sync_route_runs_in_threadpool(fastapi_server) -> None:
+    assert httpx.get(fastapi_server.url + "/sync").json() == {"ran": "in a thread"}
+
+
+def test_upload_50_mib_multipart(fastapi_server, tmp_path) -> None:
+    data = os.urandom(1 << 20) * 50
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    with open(path, "rb") as f:
+        r = httpx.post(fastapi_server.url + "/upload", files={"f": ("big.bin", f)}, timeout=120)
+    assert r.status_code == 200
+    assert r.json() == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "filename": "big.bin"}
+
+
+def test_starlette_static_files_and_lifespan_state() -> None:
+    with serve("starlette_app:app") as sp:
+        assert httpx.get(sp.url + "/state").json() == {"db": "connected", "count": 1}
+        assert httpx.get(sp.url + "/state").json() == {"db": "connected", "count": 2}
+        r = httpx.get(sp.url + "/static/hello.txt")
+        assert r.status_code == 200 and r.text == "hello static\n"
+        etag = r.headers["etag"]
+        assert httpx.get(sp.url + "/static/hello.txt", headers={"If-None-Match": etag}).status_code == 304
+        assert httpx.get(sp.url + "/static/missing.txt").status_code == 404

@@ -1,0 +1,235 @@
+"""HTTP/1.1 behaviour of a real server process, seen by real clients."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+
+import httpx
+import pytest
+from rawhttp import closed_by_peer, connect, exchange, read_response
+from serverproc import serve
+
+
+@pytest.fixture(scope="module")
+def hello():
+    with serve("raw:hello") as sp:
+        yield sp
+
+
+@pytest.fixture(scope="module")
+def echo():
+    with serve("raw:echo") as sp:
+        yield sp
+
+
+@pytest.fixture(scope="module")
+def scope_app():
+    with serve("raw:scope_echo", "--root-path", "/api") as sp:
+        yield sp
+
+
+def test_hello_world_with_default_headers(hello) -> None:
+    r = httpx.get(hello.url + "/")
+    assert r.status_code == 200
+    assert r.text == "Hello, world!"
+    assert r.headers["content-length"] == "13"
+    assert r.headers["content-type"] == "text/plain"
+    assert r.headers["server"] == "uringasgi"
+    assert "GMT" in r.headers["date"]
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(hello) -> None:
+    s = connect(hello.port)
+    buf = bytearray()
+    for _ in range(20):
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body, buf = read_response(s, buf)
+        assert (status, body) == (200, b"Hello, world!")
+        assert headers.get("connection") != "close"
+    s.close()
+
+
+def test_pipelined_requests_answer_in_order(echo) -> None:
+    s = connect(echo.port)
+    reqs = b"".join(
+        b"POST /%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+        % (i, len(b"body%d" % i), b"body%d" % i)
+        for i in range(10)
+    )
+    s.sendall(reqs)
+    buf = bytearray()
+    for i in range(10):
+        status, _, body, buf = read_response(s, buf)
+        assert status == 200
+        assert body == b"body%d" % i
+    s.close()
+
+
+def test_http10_closes_after_response(hello) -> None:
+    status, headers, body, s = exchange(hello.port, b"GET / HTTP/1.0\r\n\r\n")
+    assert status == 200 and body == b"Hello, world!"
+    assert closed_by_peer(s)
+
+
+def test_http10_keep_alive_when_asked(hello) -> None:
+    s = connect(hello.port)
+    s.sendall(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    status, headers, body, buf = read_response(s)
+    assert status == 200 and headers.get("connection", "").lower() == "keep-alive"
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    status, _, body, _ = read_response(s, buf)
+    assert body == b"Hello, world!"
+
+
+def test_head_has_length_but_no_body(hello) -> None:
+    s = connect(hello.port)
+    s.sendall(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, headers, body, buf = read_response(s, head_only=True)
+    assert status == 200 and headers["content-length"] == "13" and body == b""
+    # The next response starts right after the head: no stray body bytes in between.
+    status, _, body, _ = read_response(s, buf)
+    assert body == b"Hello, world!"
+
+
+def test_chunked_request_body(echo) -> None:
+    raw = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    )
+    status, headers, body, _ = exchange(echo.port, raw)
+    assert status == 200 and body == b"hello world"
+
+
+def test_streaming_response_is_chunked() -> None:
+    with serve("raw:stream") as sp:
+        s = connect(sp.port)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body, _ = read_response(s)
+        assert headers["transfer-encoding"] == "chunked"
+        assert body == b"".join(b"chunk %d\n" % i for i in range(100))
+
+
+def test_expect_100_continue_sent_when_body_is_read(echo) -> None:
+    s = connect(echo.port)
+    s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    status, _, _, buf = read_response(s)
+    assert status == 100
+    s.sendall(b"hello")
+    status, _, body, _ = read_response(s, buf)
+    assert (status, body) == (200, b"hello")
+
+
+def test_expect_100_continue_not_sent_when_body_unread(hello) -> None:
+    s = connect(hello.port)
+    s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    status, headers, body, _ = read_response(s)
+    assert status == 200 and body == b"Hello, world!"
+
+
+def test_scope(scope_app) -> None:
+    r = httpx.get(scope_app.url + "/a%20b/c?x=1&y=%20", headers={"X-Thing": "A"})
+    scope = r.json()
+    assert scope["type"] == "http"
+    assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+    assert scope["http_version"] == "1.1"
+    assert scope["method"] == "GET"
+    assert scope["scheme"] == "http"
+    assert scope["root_path"] == "/api"
+    assert scope["path"] == "/api/a b/c"
+    assert scope["raw_path"] == "/api/a%20b/c"
+    assert scope["query_string"] == "x=1&y=%20"
+    assert ["x-thing", "A"] in scope["headers"]
+    assert scope["server"] == ["127.0.0.1", scope_app.port]
+    assert scope["client"][0] == "127.0.0.1"
+
+
+def test_header_order_and_duplicates_kept(scope_app) -> None:
+    s = connect(scope_app.port)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nX-B: 2\r\nX-A: 3\r\n\r\n")
+    _, _, body, _ = read_response(s)
+    headers = json.loads(body)["headers"]
+    assert headers == [["host", "x"], ["x-a", "1"], ["x-b", "2"], ["x-a", "3"]]
+
+
+def test_proxy_headers_from_trusted_peer(scope_app) -> None:
+    r = httpx.get(
+        scope_app.url + "/",
+        headers={"X-Forwarded-For": "203.0.113.7, 127.0.0.1", "X-Forwarded-Proto": "https"},
+    )
+    scope = r.json()
+    assert scope["client"][0] == "203.0.113.7"
+    assert scope["scheme"] == "https"
+
+
+def test_forwarded_header(scope_app) -> None:
+    r = httpx.get(scope_app.url + "/", headers={"Forwarded": 'for="198.51.100.4";proto=https'})
+    scope = r.json()
+    assert scope["client"][0] == "198.51.100.4"
+    assert scope["scheme"] == "https"
+
+
+def test_proxy_headers_ignored_from_untrusted_peer() -> None:
+    with serve("raw:scope_echo", "--forwarded-allow-ips", "10.0.0.0/8") as sp:
+        r = httpx.get(sp.url + "/", headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})
+        assert r.json()["client"][0] == "127.0.0.1"
+        assert r.json()["scheme"] == "http"
+    with serve("raw:scope_echo", "--no-proxy-headers") as sp:
+        r = httpx.get(sp.url + "/", headers={"X-Forwarded-For": "203.0.113.7"})
+        assert r.json()["client"][0] == "127.0.0.1"
+
+
+def test_server_date_and_extra_headers_flags() -> None:
+    with serve("raw:hello", "--no-server-header", "--no-date-header", "--header", "X-Powered-By:uring") as sp:
+        r = httpx.get(sp.url)
+        assert "server" not in r.headers
+        assert "date" not in r.headers
+        assert r.headers["x-powered-by"] == "uring"
+
+
+def test_concurrent_connections_each_with_several_requests(hello) -> None:
+    errors: list[BaseException] = []
+
+    def client() -> None:
+        try:
+            with httpx.Client(timeout=30) as c:
+                for _ in range(5):
+                    r = c.get(hello.url)
+                    assert r.text == "Hello, world!"
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client) for _ in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+
+
+def test_large_upload_and_download_checksummed(echo) -> None:
+    payload = bytes(range(256)) * (20 * 4096)  # 20 MiB
+    r = httpx.post(echo.url, content=payload, timeout=60)
+    assert r.status_code == 200
+    assert r.headers["x-sha256"] == hashlib.sha256(payload).hexdigest()
+    assert hashlib.sha256(r.content).hexdigest() == hashlib.sha256(payload).hexdigest()
+    with serve("raw:big") as sp, httpx.stream("GET", sp.url + "/?n=10", timeout=60) as resp:
+        h = hashlib.sha256()
+        for chunk in resp.iter_bytes():
+            h.update(chunk)
+    assert h.hexdigest() == hashlib.sha256((bytes(range(256)) * 256) * 160).hexdigest()
+
+
+def test_client_disconnect_mid_body_is_seen_by_app() -> None:
+    with serve("raw:wait_disconnect") as sp:
+        s = connect(sp.port)
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npartial")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+        for _ in range(100):
+            if httpx.get(sp.url + "/seen").text == "disconnect":
+                break
+            threading.Event().wait(0.05)
+        assert httpx.get(sp.url + "/seen").text == "disconnect"

@@ -1,0 +1,216 @@
+"""Config: every setting of a server, validated once, with uvicorn's names and defaults.
+
+No sockets and no C here: the supervisor binds, the worker builds its ring. Anything that can be resolved
+once (paths, the app string, forwarded-allow-ips networks, rendered extra headers) is resolved here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import ipaddress
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+LIFESPAN = ("auto", "on", "off")
+LOOPS = ("auto", "uring", "asyncio", "uvloop", "none")
+HTTP = ("auto", "uring", "h11", "httptools")
+INTERFACES = ("auto", "asgi3", "asgi2", "wsgi")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+class ConfigError(ValueError):
+    """A setting a user gave is wrong; the message names it and says why, in one line."""
+
+
+class AppImportError(ConfigError):
+    """The APP string names a module or attribute that cannot be imported."""
+
+
+@dataclass
+class Config:
+    app: Any = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    uds: str | None = None
+    fd: int | None = None
+    loop: str = "auto"
+    http: str = "auto"
+    lifespan: str = "auto"
+    interface: str = "auto"
+    factory: bool = False
+    app_dir: str | None = "."
+    root_path: str = ""
+    workers: int = 1
+    pin: bool = True
+    backlog: int = 2048
+    # uvicorn: --proxy-headers is on by default, and trusts only FORWARDED_ALLOW_IPS or 127.0.0.1.
+    proxy_headers: bool = True
+    forwarded_allow_ips: list[str] | str | None = None
+    server_header: bool = True
+    date_header: bool = True
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    access_log: bool = True
+    access_log_format: str | None = None
+    log_level: str | None = None
+    log_config: dict[str, Any] | str | None = None
+    use_colors: bool | None = None
+    limit_concurrency: int | None = None
+    limit_max_requests: int | None = None
+    limit_max_requests_jitter: int = 0
+    max_body_size: int | None = None
+    limit_header_bytes: int = 16384
+    limit_header_count: int = 64
+    limit_target_bytes: int = 8192
+    timeout_keep_alive: float = 5.0
+    timeout_header_read: float = 10.0
+    timeout_write: float = 60.0
+    timeout_graceful_shutdown: float | None = None
+    timeout_worker_healthcheck: float = 5.0
+    h11_max_incomplete_event_size: int | None = None
+    reset_contextvars: bool = False
+    env_file: str | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        for name, allowed in (
+            ("lifespan", LIFESPAN),
+            ("loop", LOOPS),
+            ("http", HTTP),
+            ("interface", INTERFACES),
+        ):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(f"--{name}: {value!r} is not one of {', '.join(allowed)}")
+        if self.log_level is not None and self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"--log-level: {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"--port: {self.port} is not a TCP port")
+        positive = (
+            "workers",
+            "backlog",
+            "limit_header_bytes",
+            "limit_header_count",
+            "limit_target_bytes",
+        )
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')}: must be at least 1")
+        if self.limit_header_count > 64:
+            raise ConfigError("--limit-header-count: at most 64 (the parser's fixed header table)")
+        if self.limit_header_bytes > 65535:
+            raise ConfigError("--limit-header-bytes: at most 65535 (header spans are 16-bit)")
+        for name in ("limit_concurrency", "limit_max_requests", "max_body_size"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"--{name.replace('_', '-')}: must not be negative")
+        if self.root_path.endswith("/"):
+            self.root_path = self.root_path.rstrip("/")
+        self.trusted = TrustedHosts(self.forwarded_allow_ips)
+
+    @property
+    def lifespan_mode(self) -> Literal["auto", "on", "off"]:
+        return self.lifespan  # type: ignore[return-value]
+
+    def rendered_headers(self) -> bytes:
+        """--header NAME:VALUE lines, rendered once for every response."""
+        out = []
+        for name, value in self.headers:
+            if not name or any(c in name + value for c in "\r\n\0"):
+                raise ConfigError(f"--header: {name!r}:{value!r} is not a valid header")
+            out.append(f"{name.lower()}: {value}\r\n")
+        return "".join(out).encode("latin-1")
+
+    def load_app(self) -> Any:
+        """The ASGI 3 callable the worker runs: imported, built by the factory, adapted by interface."""
+        if self.app_dir is not None:
+            path = os.path.abspath(self.app_dir)
+            if path not in sys.path:
+                sys.path.insert(0, path)
+        app = import_from_string(self.app) if isinstance(self.app, str) else self.app
+        if self.factory:
+            if not callable(app):
+                raise AppImportError(f"--factory: {self.app!r} is not callable")
+            app = app()
+        return adapt_interface(app, self.interface)
+
+
+def import_from_string(target: str) -> Any:
+    module_name, _, attrs = target.partition(":")
+    if not module_name or not attrs:
+        raise AppImportError(f'APP must look like "module:attribute", not {target!r}')
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name and not module_name.startswith(f"{exc.name}."):
+            raise  # the app's own import failed: show the real traceback
+        raise AppImportError(f'could not import module "{module_name}"') from None
+    obj: Any = module
+    for attr in attrs.split("."):
+        try:
+            obj = getattr(obj, attr)
+        except AttributeError:
+            raise AppImportError(f'attribute "{attrs}" not found in module "{module_name}"') from None
+    return obj
+
+
+def adapt_interface(app: Any, interface: str) -> Callable[..., Any]:
+    if interface == "auto":
+        if inspect.isclass(app):
+            interface = "asgi3" if hasattr(app, "__await__") else "asgi2"
+        elif inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None)):  # noqa: B004
+            interface = "asgi3"
+        else:
+            params = inspect.signature(app).parameters if callable(app) else {}
+            interface = "asgi2" if len(params) == 1 else "asgi3"
+    if interface == "asgi3":
+        return app  # type: ignore[no-any-return]
+    if interface == "asgi2":
+        from asgiref.compatibility import guarantee_single_callable
+
+        return guarantee_single_callable(app)  # type: ignore[no-untyped-call,no-any-return]
+    from asgiref.wsgi import WsgiToAsgi
+
+    return WsgiToAsgi(app)  # type: ignore[no-untyped-call]
+
+
+class TrustedHosts:
+    """--forwarded-allow-ips: addresses, CIDR networks, or "*"; uvicorn's default is 127.0.0.1."""
+
+    def __init__(self, spec: list[str] | str | None) -> None:
+        if spec is None:
+            spec = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+        items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+        self.any = "*" in items
+        self.hosts: set[str] = set()
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for item in items:
+            if not item or item == "*":
+                continue
+            try:
+                if "/" in item:
+                    self.networks.append(ipaddress.ip_network(item, strict=False))
+                else:
+                    self.hosts.add(str(ipaddress.ip_address(item)))
+            except ValueError:
+                self.hosts.add(item)  # a literal like "unix:" or a name, matched as given
+
+    def __contains__(self, host: str | None) -> bool:
+        if self.any:
+            return True
+        if host is None:
+            return False
+        if host in self.hosts:
+            return True
+        if not self.networks:
+            return False
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.networks)

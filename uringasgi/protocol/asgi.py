@@ -1,0 +1,475 @@
+"""ASGI HTTP: the scope, receive() and send(), over the ring's connections.
+
+One `Dispatcher` per worker gets every batch of engine events in one call (`dispatch`). A request event
+becomes a scope built from one copy of the head block; the app's coroutine is stepped at once inside a copied
+context, as a task's first step would be, and a task is made only if it suspends (see eager.py).
+
+The cycle of one request, the rules:
+  receive():
+    - body chunks that arrived are returned at once, joined, with more_body until BODY_END;
+    - with nothing buffered, it asks C for the body (C sends `100 Continue` then, and only then) and waits;
+    - after the whole body, it waits until the response is complete or the client goes, then gives
+      http.disconnect; after a disconnect it gives http.disconnect at once.
+  send():
+    - http.response.start is held until the first body message, so a plain response is one call into C
+      (head and body in one send);
+    - a body after the client has gone raises OSError (ASGI spec 2.4);
+    - while C holds more than the high-water mark for this connection, send() waits for UA_EV_WRITABLE;
+    - a message out of order raises RuntimeError naming it, and the error is logged.
+  The app:
+    - raises before the response started: 500 and the connection closes;
+    - raises after: the connection is closed (the client sees a truncated response);
+    - returns without a response: 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import struct
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from socket import AF_INET, AF_INET6, AF_UNIX, inet_ntop
+from typing import Any
+from urllib.parse import unquote
+
+from uringasgi._core import ffi, lib
+from uringasgi.logs import error_logger
+from uringasgi.protocol.accesslog import AccessLog
+from uringasgi.protocol.eager import run_eagerly
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
+]
+
+# struct ua_req, as laid out in ring.h: checked against cffi's view of it at import.
+REQ = struct.Struct("=IHBBqHHHHHHHBB16s")
+assert REQ.size == ffi.sizeof("struct ua_req")
+_SPANS: dict[int, struct.Struct] = {}
+
+EV_REQUEST = lib.UA_EV_REQUEST
+EV_BODY = lib.UA_EV_BODY
+EV_BODY_END = lib.UA_EV_BODY_END
+EV_DISCONNECT = lib.UA_EV_DISCONNECT
+EV_WRITABLE = lib.UA_EV_WRITABLE
+F_KEEP_ALIVE = lib.UA_REQ_KEEP_ALIVE
+F_EXPECT = lib.UA_REQ_EXPECT_CONTINUE
+F_HAS_BODY = lib.UA_REQ_HAS_BODY
+SEND_MORE = lib.UA_SEND_MORE
+
+BODY_HIGH_WATER = 64 * 1024  # buffered request body at which C stops reading for this request
+METHODS: dict[bytes, str] = {}
+_buffer = ffi.buffer
+_respond = lib.ua_conn_respond
+_body = lib.ua_conn_body
+
+ERROR_500 = b"Internal Server Error"
+ERROR_HEADERS = b"content-type\0text/plain; charset=utf-8\0connection\0close\0"
+
+
+def _spans(n: int) -> struct.Struct:
+    s = _SPANS.get(n)
+    if s is None:
+        s = _SPANS[n] = struct.Struct(f"={4 * n}H")
+    return s
+
+
+def _render_headers(headers: Any) -> tuple[bytes, int]:
+    """The app's headers as "name\\0value\\0..." for C, which validates them (no CR, LF or NUL)."""
+    flat: list[bytes] = []
+    for name, value in headers:
+        flat.append(name)
+        flat.append(value)
+    if not flat:
+        return b"", 0
+    flat.append(b"")
+    return b"\0".join(flat), len(headers)
+
+
+class ClientDisconnected(OSError):
+    """send() after the client went away (ASGI spec 2.4 lets servers raise OSError here)."""
+
+    def __init__(self) -> None:
+        super().__init__(errno.EPIPE, "client disconnected")
+
+
+class Cycle:
+    """One request and its response."""
+
+    __slots__ = (
+        "body",
+        "body_done",
+        "body_size",
+        "complete",
+        "conn",
+        "delivered",
+        "disconnected",
+        "disp",
+        "head_sent",
+        "method",
+        "path",
+        "paused",
+        "scope",
+        "sent",
+        "start_headers",
+        "start_time",
+        "started",
+        "status",
+        "waiter",
+        "writable",
+    )
+    method: str
+    path: str
+    scope: Scope
+    start_time: float
+
+    def __init__(self, disp: Dispatcher, conn: int, has_body: bool) -> None:
+        self.disp = disp
+        self.conn = conn
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.body_done = not has_body
+        self.delivered = False
+        self.complete = False
+        self.disconnected = False
+        self.started = False
+        self.head_sent = False
+        self.paused = False
+        self.status = 0
+        self.sent = 0
+        self.start_headers: Any = ()
+        self.waiter: asyncio.Future[None] | None = None
+        self.writable: asyncio.Future[None] | None = None
+
+    # --- events from C -------------------------------------------------------------------------
+    def on_body(self, data: bytes) -> None:
+        self.body.append(data)
+        self.body_size += len(data)
+        if self.body_size > BODY_HIGH_WATER and not self.paused:
+            self.paused = True
+            lib.ua_conn_want_body(self.disp.ring, self.conn, 0)
+        self._wake()
+
+    def on_body_end(self) -> None:
+        self.body_done = True
+        self._wake()
+
+    def on_disconnect(self) -> None:
+        self.disconnected = True
+        self._wake()
+        w = self.writable
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    # --- ASGI ----------------------------------------------------------------------------------
+    async def receive(self) -> Message:
+        while True:
+            if self.disconnected:
+                return {"type": "http.disconnect"}
+            if self.delivered:
+                if self.complete:
+                    return {"type": "http.disconnect"}
+            elif self.body or self.body_done:
+                body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+                self.body = []
+                self.body_size = 0
+                self.delivered = self.body_done
+                if self.paused:
+                    self.paused = False
+                    lib.ua_conn_want_body(self.disp.ring, self.conn, 1)
+                    self.disp.kicked()
+                return {"type": "http.request", "body": body, "more_body": not self.body_done}
+            else:
+                # Nothing buffered: now the app wants the body, which is when a 100 Continue is owed.
+                lib.ua_conn_want_body(self.disp.ring, self.conn, 1)
+                self.disp.kicked()
+            # Wait for body, the end of the response, or the client going away.
+            self.waiter = self.disp.loop.create_future()
+            await self.waiter
+            self.waiter = None
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if not self.started:
+            if kind == "http.response.start":
+                self.started = True
+                self.status = message["status"]
+                self.start_headers = message.get("headers", ())
+                return
+            raise self._protocol_error(f"Expected ASGI message 'http.response.start', but got '{kind}'.")
+        if self.complete:
+            raise self._protocol_error(
+                f"Unexpected ASGI message '{kind}' sent, after response already completed."
+            )
+        if kind != "http.response.body":
+            raise self._protocol_error(f"Expected ASGI message 'http.response.body', but got '{kind}'.")
+        if self.disconnected:
+            raise ClientDisconnected()
+        body = message.get("body", b"")
+        more = message.get("more_body", False)
+        flags = SEND_MORE if more else 0
+        if self.head_sent:
+            rc = _body(self.disp.ring, self.conn, body, len(body), flags)
+        else:
+            self.head_sent = True
+            blob, n = _render_headers(self.start_headers)
+            rc = _respond(self.disp.ring, self.conn, self.status, blob, len(blob), n, body, len(body), flags)
+        if self.disp.kick is not None:
+            self.disp.kick()
+        if rc < 0:
+            self._send_failed(rc)
+        self.sent += len(body)
+        if not more:
+            self._finish()
+        elif rc > self.disp.high_water:
+            self.writable = self.disp.loop.create_future()
+            await self.writable
+            self.writable = None
+            if self.disconnected:
+                raise ClientDisconnected()
+
+    def _send_failed(self, rc: int) -> None:
+        if rc == -errno.EPIPE or rc == -errno.ENOTCONN:
+            self.disconnected = True
+            raise ClientDisconnected()
+        if rc == -errno.EINVAL:
+            raise RuntimeError("invalid HTTP header name or value in http.response.start")
+        raise OSError(-rc, f"sending the response failed: {errno.errorcode.get(-rc, rc)}")
+
+    def _protocol_error(self, text: str) -> RuntimeError:
+        error_logger.error("%s %s: %s", self.method, self.path, text)
+        return RuntimeError(text)
+
+    def _finish(self) -> None:
+        self.complete = True
+        self._wake()
+        disp = self.disp
+        if disp.access.enabled:
+            scope = self.scope
+            disp.access.log(
+                scope.get("client"),
+                self.method,
+                self.path,
+                scope["query_string"],
+                scope["http_version"],
+                self.status,
+                self.sent,
+                self.start_time,
+                scope["headers"],
+            )
+        if disp.cycles.get(self.conn) is self:
+            del disp.cycles[self.conn]
+
+    # --- the app finished ----------------------------------------------------------------------
+    def app_done(self, exc: BaseException | None) -> None:
+        disp = self.disp
+        disp.running -= 1
+        if exc is not None and not isinstance(exc, asyncio.CancelledError):
+            error_logger.error("Exception in ASGI application", exc_info=exc)
+        if not self.complete:
+            if self.head_sent:
+                lib.ua_conn_close(disp.ring, self.conn)
+                self.complete = True
+                if disp.cycles.get(self.conn) is self:
+                    del disp.cycles[self.conn]
+            elif not self.disconnected:
+                if exc is None:
+                    error_logger.error("ASGI callable returned without completing response.")
+                self.head_sent = True
+                self.status = 500
+                _respond(disp.ring, self.conn, 500, ERROR_HEADERS, len(ERROR_HEADERS), 2, ERROR_500, 21, 0)
+                self._finish()
+            else:
+                self.complete = True
+                if disp.cycles.get(self.conn) is self:
+                    del disp.cycles[self.conn]
+        disp.kicked()
+        disp.request_done()
+
+
+class Dispatcher:
+    """Everything per worker that request handling needs, and the handler of engine event batches."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        ring: Any,
+        app: ASGIApp,
+        *,
+        servers: list[tuple[str, int] | None],
+        root_path: str = "",
+        scheme: str = "http",
+        state: dict[str, Any] | None = None,
+        proxy_headers: bool = False,
+        trusted: Any = None,
+        limit_concurrency: int | None = None,
+        access: AccessLog,
+        high_water: int = 256 * 1024,
+        on_request_done: Callable[[], None] | None = None,
+    ) -> None:
+        self.loop = loop
+        self.ring = ring
+        self.app = app
+        self.servers = servers
+        self.root_path = root_path
+        self.raw_root = root_path.encode("ascii")
+        self.scheme = scheme
+        self.state = state if state is not None else {}
+        self.proxy_headers = proxy_headers
+        self.trusted = trusted
+        self.limit = limit_concurrency
+        self.access = access
+        self.high_water = high_water
+        self.on_request_done = on_request_done
+        self.cycles: dict[int, Cycle] = {}
+        self.running = 0
+        self.clients: dict[tuple[int, bytes, int], tuple[str, int] | None] = {}
+        self.extensions: dict[str, Any] = {}
+        # Under a stock loop (--loop asyncio/uvloop) the ring runs only when kicked; the native loop runs
+        # it every iteration, so this stays None there and costs nothing.
+        self.kick: Callable[[], None] | None = None
+
+    def dispatch(self, events: Any, n: int) -> None:
+        """Handle one batch from ua_ring_run: called once per loop iteration."""
+        cycles = self.cycles
+        for i in range(n):
+            ev = events[i]
+            kind = ev.type
+            if kind == EV_REQUEST:
+                self.on_request(ev.conn, _buffer(ev.data, ev.len)[:])
+                continue
+            cycle = cycles.get(ev.conn)
+            if cycle is None:
+                continue
+            if kind == EV_BODY:
+                cycle.on_body(_buffer(ev.data, ev.len)[:])
+            elif kind == EV_BODY_END:
+                cycle.on_body_end()
+            elif kind == EV_DISCONNECT:
+                cycle.on_disconnect()
+                del cycles[ev.conn]
+            elif kind == EV_WRITABLE:
+                w = cycle.writable
+                if w is not None and not w.done():
+                    w.set_result(None)
+        if self.access.lines:
+            self.access.flush()
+
+    def _client(self, family: int, addr: bytes, port: int) -> tuple[str, int] | None:
+        key = (family, addr, port)
+        client = self.clients.get(key)
+        if client is None and key not in self.clients:
+            if family == AF_INET:
+                client = (inet_ntop(AF_INET, addr[:4]), port)
+            elif family == AF_INET6:
+                client = (inet_ntop(AF_INET6, addr), port)
+            if len(self.clients) > 4096:  # a cache, not a record of every peer
+                self.clients.clear()
+            self.clients[key] = client
+        return client
+
+    def on_request(self, conn: int, blk: bytes) -> None:
+        (_head_len, n, minor, flags, _clen, mo, ml, po, pl, qo, ql, cport, cfam, listener, caddr) = (
+            REQ.unpack_from(blk)
+        )
+        base = REQ.size + 8 * n
+        spans = _spans(n).unpack_from(blk, REQ.size)
+        headers = [
+            (
+                blk[base + spans[i] : base + spans[i] + spans[i + 1]],
+                blk[base + spans[i + 2] : base + spans[i + 2] + spans[i + 3]],
+            )
+            for i in range(0, 4 * n, 4)
+        ]
+        raw_method = blk[base + mo : base + mo + ml]
+        method = METHODS.get(raw_method)
+        if method is None:
+            method = raw_method.decode("ascii")
+            if len(METHODS) < 64:
+                METHODS[raw_method] = method
+        raw_path = blk[base + po : base + po + pl]
+        path = raw_path.decode("ascii", "surrogateescape")
+        if "%" in path:
+            path = unquote(path)
+        client = self._client(cfam, caddr, cport) if cfam != AF_UNIX else None
+        scheme = self.scheme
+        if self.proxy_headers and b"forwarded" in blk and client is not None and client[0] in self.trusted:
+            scheme, client = self._forwarded(headers, scheme, client)
+        root = self.root_path
+        cycle = Cycle(self, conn, bool(flags & F_HAS_BODY))
+        cycle.method = method
+        cycle.path = root + path
+        cycle.start_time = time.perf_counter() if self.access.needs_time else 0.0
+        scope = cycle.scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1" if minor else "1.0",
+            "server": self.servers[listener] if listener < len(self.servers) else None,
+            "client": client,
+            "scheme": scheme,
+            "method": method,
+            "root_path": root,
+            "path": cycle.path,
+            "raw_path": self.raw_root + raw_path if root else raw_path,
+            "query_string": blk[base + qo : base + qo + ql],
+            "headers": headers,
+            "state": self.state.copy(),
+            "extensions": self.extensions,
+        }
+        self.cycles[conn] = cycle
+        if self.limit is not None and self.running >= self.limit:
+            cycle.started = cycle.head_sent = True
+            cycle.status = 503
+            body = b"Service Unavailable"
+            _respond(self.ring, conn, 503, b"content-type\0text/plain; charset=utf-8\0", 39, 1, body, 19, 0)
+            cycle._finish()
+            return
+        self.running += 1
+        run_eagerly(self.loop, self.app(scope, cycle.receive, cycle.send), cycle.app_done)  # type: ignore[arg-type]
+
+    def _forwarded(
+        self, headers: list[tuple[bytes, bytes]], scheme: str, client: tuple[str, int] | None
+    ) -> tuple[str, tuple[str, int] | None]:
+        """X-Forwarded-Proto/-For and Forwarded (RFC 7239) from a trusted peer, as uvicorn reads them."""
+        proto = fwd_for = None
+        for name, value in headers:
+            if name == b"x-forwarded-proto":
+                proto = value.decode("latin-1").split(",")[-1].strip()
+            elif name == b"x-forwarded-for":
+                fwd_for = [h.strip() for h in value.decode("latin-1").split(",")]
+            elif name == b"forwarded":
+                for element in value.decode("latin-1").split(","):
+                    for pair in element.split(";"):
+                        key, _, val = pair.strip().partition("=")
+                        val = val.strip('"')
+                        if key.lower() == "proto":
+                            proto = val
+                        elif key.lower() == "for":
+                            fwd_for = (fwd_for or []) + [val]
+        if proto:
+            scheme = proto.lower()
+            if scheme not in ("http", "https", "ws", "wss"):
+                scheme = "http"
+        if fwd_for:
+            # The client is the rightmost address not trusted: each trusted proxy appended its peer.
+            host = next((h for h in reversed(fwd_for) if h not in self.trusted), fwd_for[0])
+            if host.startswith("[") and "]" in host:
+                host = host[1 : host.index("]")]
+            client = (host, 0)
+        return scheme, client
+
+    def kicked(self) -> None:
+        """After a call into C made outside a dispatch: under a stock loop, make sure the ring runs."""
+        if self.kick is not None:
+            self.kick()
+
+    def request_done(self) -> None:
+        if self.on_request_done is not None:
+            self.on_request_done()

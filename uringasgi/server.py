@@ -1,0 +1,234 @@
+"""One worker: builds the loop and the ring, adopts the listeners, runs lifespan, serves, drains.
+
+The worker's life:
+  1. the loop (--loop) and the app (imported here, in the worker, as uvicorn's workers do);
+  2. lifespan startup; a failure ends the worker with exit status 3 and the error logged;
+  3. the ring, with every limit from Config, adopts each listening socket (multishot accept);
+  4. serve until SIGINT/SIGTERM (or --limit-max-requests); a second SIGINT exits at once;
+  5. drain: stop accepting, let in-flight requests finish for up to --timeout-graceful-shutdown, then
+     cancel what is left; lifespan shutdown; free the ring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import socket
+import sys
+from typing import Any
+
+from uringasgi._core import ffi, lib
+from uringasgi.config import AppImportError, Config
+from uringasgi.lifespan import Lifespan, LifespanFailed
+from uringasgi.logs import error_logger
+from uringasgi.loop import UringEventLoop, drive_ring, loop_factory, new_ring
+from uringasgi.protocol.accesslog import AccessLog
+from uringasgi.protocol.asgi import Dispatcher
+
+EXIT_STARTUP_FAILED = 3
+
+
+def bind(config: Config) -> list[socket.socket]:
+    """The listening sockets of a single-process server (the supervisor binds its own for workers)."""
+    if config.fd is not None:
+        sock = socket.socket(fileno=config.fd)
+    elif config.uds:
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.exists(config.uds) and not os.path.isdir(config.uds):
+                os.unlink(config.uds)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(config.uds)
+        os.chmod(config.uds, 0o666)
+    else:
+        family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((config.host, config.port))
+    sock.listen(config.backlog)
+    sock.setblocking(False)
+    return [sock]
+
+
+def _server_address(sock: socket.socket) -> tuple[str, int] | None:
+    if sock.family == socket.AF_UNIX:
+        return None
+    host, port = sock.getsockname()[:2]
+    return (host, port)
+
+
+def ring_config(config: Config, keep: list[Any]) -> Any:
+    """struct ua_ring_config from Config; `keep` holds the memory it points at for the ring's life."""
+    rc = ffi.new("struct ua_ring_config *")
+    rc.keepalive_ms = int(config.timeout_keep_alive * 1000)
+    rc.header_timeout_ms = int(config.timeout_header_read * 1000)
+    rc.write_timeout_ms = int(config.timeout_write * 1000)
+    rc.max_head = config.limit_header_bytes
+    rc.max_headers = config.limit_header_count
+    rc.max_target = config.limit_target_bytes
+    rc.max_body = config.max_body_size or 0
+    rc.out_high_water = 256 * 1024
+    rc.out_low_water = 64 * 1024
+    rc.server_header = int(config.server_header)
+    rc.date_header = int(config.date_header)
+    extra = config.rendered_headers()
+    if extra:
+        buf = ffi.new("uint8_t[]", extra)
+        keep.append(buf)
+        rc.extra_headers = buf
+        rc.extra_headers_len = len(extra)
+    return rc
+
+
+class Server:
+    def __init__(
+        self, config: Config, sockets: list[socket.socket] | None = None, beat_fd: int | None = None
+    ) -> None:
+        self.config = config
+        self.sockets = sockets
+        self.beat_fd = beat_fd
+        self.should_exit = asyncio.Event()
+        self.force_exit = False
+        self.requests = 0
+        limit = config.limit_max_requests
+        if limit is not None and config.limit_max_requests_jitter:
+            limit += random.randint(0, config.limit_max_requests_jitter)
+        self.max_requests = limit
+
+    def run(self) -> int:
+        config = self.config
+        keep: list[Any] = []
+        try:
+            ring = new_ring(ring_config(config, keep))
+        except OSError as exc:
+            error_logger.error(
+                "io_uring is not available here (%s). uringasgi serves every connection through io_uring, "
+                "so it cannot serve on this kernel; `uringasgi --kernel-info` shows what is missing.",
+                exc.strerror,
+            )
+            return 1
+        # The ring is the loop's own wait (--loop auto/uring), or a reader on a stock loop.
+        loop = UringEventLoop(ring) if config.loop in ("auto", "uring") else loop_factory(config.loop)()
+        asyncio.set_event_loop(loop)
+        try:
+            code: int = loop.run_until_complete(self.serve(ring))
+            return code
+        finally:
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            lib.ua_ring_free(ring)
+
+    def _on_signal(self, sig: int) -> None:
+        if self.should_exit.is_set() and sig == signal.SIGINT:
+            self.force_exit = True
+            error_logger.info("Second interrupt: exiting now.")
+            os._exit(1)
+        self.should_exit.set()
+
+    def _request_done(self) -> None:
+        self.requests += 1
+        limit = self.max_requests
+        if limit is not None and self.requests >= limit and not self.should_exit.is_set():
+            error_logger.warning("Maximum request limit of %d exceeded. Terminating process.", limit)
+            self.should_exit.set()
+
+    async def serve(self, ring: Any) -> int:
+        config = self.config
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            app = config.load_app()
+        except AppImportError as exc:
+            error_logger.error("Error loading ASGI app. %s", exc)
+            return 1
+        lifespan = Lifespan(app, config.lifespan)
+        try:
+            await lifespan.startup()
+        except LifespanFailed as exc:
+            error_logger.error("Application startup failed. Exiting. (%s)", exc)
+            return EXIT_STARTUP_FAILED
+
+        try:
+            sockets = self.sockets if self.sockets is not None else bind(config)
+        except OSError as exc:
+            error_logger.error("%s", exc)
+            await lifespan.shutdown()
+            return 1
+        dispatcher = Dispatcher(
+            loop,
+            ring,
+            app,
+            servers=[_server_address(s) for s in sockets],
+            root_path=config.root_path,
+            state=lifespan.state,
+            proxy_headers=config.proxy_headers,
+            trusted=config.trusted,
+            limit_concurrency=config.limit_concurrency,
+            access=AccessLog(
+                config.access_log, getattr(config, "fast_access_log", True), config.access_log_format
+            ),
+            high_water=256 * 1024,
+            on_request_done=self._request_done,
+        )
+        driver = drive_ring(loop, ring, dispatcher.dispatch)
+        dispatcher.kick = None if isinstance(loop, UringEventLoop) else driver.kick
+        try:
+            for s in sockets:
+                rc = lib.ua_ring_listen(ring, s.fileno())
+                if rc < 0:
+                    raise OSError(-rc, f"adopting the listener failed: {os.strerror(-rc)}")
+            self._announce(sockets)
+            self._beat(b"R")
+            await self.should_exit.wait()
+            error_logger.info("Shutting down")
+            for s in sockets:
+                lib.ua_ring_unlisten(ring, s.fileno())
+            await self._drain(dispatcher)
+        finally:
+            await lifespan.shutdown()
+            driver.close()
+            for s in sockets:
+                s.close()
+        error_logger.info("Finished server process [%d]", os.getpid())
+        return 0
+
+    async def _drain(self, dispatcher: Dispatcher) -> None:
+        """Let in-flight requests finish, for at most --timeout-graceful-shutdown seconds."""
+        deadline = self.config.timeout_graceful_shutdown
+        waited = 0.0
+        while dispatcher.running or dispatcher.cycles:
+            if deadline is not None and waited >= deadline:
+                error_logger.error(
+                    "Cancel %d running request(s), timeout graceful shutdown exceeded", dispatcher.running
+                )
+                for task in asyncio.all_tasks():
+                    if task is not asyncio.current_task():
+                        task.cancel()
+                break
+            await asyncio.sleep(0.05)
+            waited += 0.05
+
+    def _beat(self, what: bytes = b".") -> None:
+        """Tell the supervisor this worker's loop still turns (see supervisor.py)."""
+        if self.beat_fd is None or self.should_exit.is_set():
+            return
+        try:
+            os.write(self.beat_fd, what)
+        except OSError:
+            return
+        asyncio.get_running_loop().call_later(1.0, self._beat)
+
+    def _announce(self, sockets: list[socket.socket]) -> None:
+        error_logger.info("Started server process [%d]", os.getpid())
+        for s in sockets:
+            if s.family == socket.AF_UNIX:
+                where = f"unix socket {s.getsockname()}"
+            else:
+                host, port = s.getsockname()[:2]
+                where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+            error_logger.info("uringasgi running on %s (Press CTRL+C to quit)", where)
+        sys.stdout.flush()

@@ -1,0 +1,385 @@
+"""The master process: binds listeners, spawns, pins, watches and replaces workers; handles signals.
+
+Rules:
+  - One SO_REUSEPORT listener per worker slot, bound here before any worker starts, so a port problem is
+    reported once, and a replacement worker adopts its predecessor's listener with its queued connections.
+  - Workers are fresh interpreters (`python -m uringasgi.supervisor`), given their listener, a heartbeat pipe
+    and the Config as JSON. Each imports the app itself. With --workers auto each is pinned to one CPU.
+  - A worker writes b"R" on its heartbeat pipe once it serves, then b"." every second. One that is silent for
+    --timeout-worker-healthcheck is killed and replaced. One that dies is replaced, with a growing back-off
+    while it keeps dying within a second of its start; if no worker ever got ready, the supervisor gives up.
+  - INT/TERM: every worker drains and stops; a second INT kills them at once. HUP: each slot gets a new
+    worker, and its old one is stopped only once the new one is ready (zero failed requests).
+    TTIN/TTOU: one worker more or less.
+  - With one worker and no --reload there is no supervisor: the worker runs in this process, as uvicorn does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from uringasgi.config import Config, ConfigError
+from uringasgi.logs import configure as configure_logging
+from uringasgi.logs import error_logger
+
+SUPERVISOR_ONLY = (
+    "workers",
+    "pin",
+    "reload",
+    "reload_dirs",
+    "reload_includes",
+    "reload_excludes",
+    "reload_delay",
+    "pid_file",
+)
+BEAT_SECONDS = 1.0
+
+
+def main(app: Any, **kw: Any) -> int:
+    """Run `app` with uvicorn-style options; returns the process exit status."""
+    options = {k: kw.pop(k) for k in SUPERVISOR_ONLY if k in kw}
+    config = Config(app=app, **kw)
+    configure_logging(config.log_config, config.log_level, config.access_log, config.use_colors)
+    workers = _resolve_workers(options.get("workers"))
+    reload = bool(options.get("reload"))
+    if (workers != 1 or reload) and not isinstance(app, str):
+        raise ConfigError(
+            "You must pass the application as an import string to enable 'reload' or 'workers'."
+        )
+    if options.get("pid_file"):
+        with open(options["pid_file"], "w") as f:
+            f.write(f"{os.getpid()}\n")
+    try:
+        if workers == 1 and not reload:
+            from uringasgi.server import Server
+
+            return Server(config).run()
+        cpus = sorted(os.sched_getaffinity(0))
+        pin = options.get("pin", True) and options.get("workers") == "auto"
+        return Supervisor(
+            config,
+            workers if isinstance(workers, int) else len(cpus),
+            cpus if pin else None,
+            options if reload else None,
+        ).run()
+    finally:
+        if options.get("pid_file"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(options["pid_file"])
+
+
+def _resolve_workers(value: Any) -> int:
+    if value is None:
+        value = os.environ.get("WEB_CONCURRENCY", "1")
+    if value == "auto":
+        return len(os.sched_getaffinity(0))
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--workers: {value!r} is not a number or 'auto'") from None
+    if n < 1:
+        raise ConfigError("--workers: must be at least 1")
+    return n
+
+
+def bind_slot(config: Config, port: int) -> socket.socket:
+    """One listener of the shared port; SO_REUSEPORT lets every slot bind it and the kernel spread load."""
+    if config.fd is not None:
+        return socket.socket(fileno=os.dup(config.fd))
+    if config.uds:
+        raise ConfigError("--uds with more than one worker: every worker shares the one socket; use --fd")
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((config.host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot bind {config.host}:{port}: {exc.strerror}") from None
+    sock.listen(config.backlog)
+    return sock
+
+
+@dataclasses.dataclass
+class Worker:
+    slot: int
+    proc: subprocess.Popen[bytes]
+    beat_fd: int
+    started: float
+    last_beat: float
+    ready: bool = False
+    retiring: bool = False
+
+
+class Supervisor:
+    def __init__(self, config: Config, n: int, cpus: list[int] | None, reload: dict[str, Any] | None) -> None:
+        self.config = config
+        self.cpus = cpus
+        self.reload = reload
+        self.listeners: list[socket.socket] = []
+        self.port = config.port
+        for _ in range(n):
+            self._add_listener()
+        self.workers: dict[int, Worker] = {}  # by pid
+        self.backoff: dict[int, float] = {}
+        self.sel = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.sel.register(self.wake_r, selectors.EVENT_READ, None)
+        self.signals: list[int] = []
+        self.stopping = False
+        self.ever_ready = False
+        self.restart_all = False
+
+    def _add_listener(self) -> None:
+        sock = bind_slot(self.config, self.port)
+        if self.port == 0 and sock.family != socket.AF_UNIX:
+            self.port = sock.getsockname()[1]  # every further slot binds the port the first one got
+        self.listeners.append(sock)
+
+    # --- workers ---------------------------------------------------------------------------------
+    def spawn(self, slot: int) -> Worker:
+        beat_r, beat_w = os.pipe2(os.O_CLOEXEC)
+        sock = self.listeners[slot]
+        env = dict(os.environ)
+        config = dataclasses.asdict(self.config)
+        config.pop("trusted", None)
+        config["fd"] = sock.fileno()
+        config["uds"] = None
+        env["URINGASGI_WORKER"] = json.dumps(
+            {
+                "config": config,
+                "beat_fd": beat_w,
+                "cpu": None if self.cpus is None else self.cpus[slot % len(self.cpus)],
+            }
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uringasgi.supervisor"], env=env, pass_fds=(sock.fileno(), beat_w)
+        )
+        os.close(beat_w)
+        now = time.monotonic()
+        w = Worker(slot, proc, beat_r, now, now)
+        self.workers[proc.pid] = w
+        self.sel.register(beat_r, selectors.EVENT_READ, w)
+        return w
+
+    def _forget(self, w: Worker) -> None:
+        self.sel.unregister(w.beat_fd)
+        os.close(w.beat_fd)
+        self.workers.pop(w.proc.pid, None)
+
+    def _on_beat(self, w: Worker) -> None:
+        try:
+            data = os.read(w.beat_fd, 64)
+        except OSError:
+            data = b""
+        if not data:
+            return  # EOF: the exit is picked up by the reaper
+        w.last_beat = time.monotonic()
+        if b"R" in data and not w.ready:
+            w.ready = True
+            self.ever_ready = True
+            self.backoff.pop(w.slot, None)
+            self._retire_replaced(w.slot, w)
+
+    def _retire_replaced(self, slot: int, keep: Worker) -> None:
+        """HUP: once a slot's new worker serves, its old ones drain and stop."""
+        for other in list(self.workers.values()):
+            if other.slot == slot and other is not keep and not other.retiring:
+                other.retiring = True
+                other.proc.send_signal(signal.SIGTERM)
+
+    def _reap(self) -> None:
+        for w in list(self.workers.values()):
+            code = w.proc.poll()
+            if code is None:
+                continue
+            self._forget(w)
+            if w.retiring or self.stopping:
+                continue
+            if w.slot >= len(self.listeners):
+                continue  # TTOU removed the slot
+            quick = time.monotonic() - w.started < 1.0
+            delay = self.backoff.get(w.slot, 0.0)
+            if quick:
+                delay = min(max(delay * 2, 0.1), 10.0)
+                self.backoff[w.slot] = delay
+            error_logger.warning("Worker [%d] exited with status %s; replacing it", w.proc.pid, code)
+            if quick and not self.ever_ready and delay >= 1.6:
+                error_logger.error("Workers keep failing at start; giving up.")
+                self.stopping = True
+                self.exit_code = 3
+                return
+            if delay:
+                time.sleep(delay)
+            self.spawn(w.slot)
+
+    def _check_health(self) -> None:
+        limit = self.config.timeout_worker_healthcheck
+        now = time.monotonic()
+        for w in list(self.workers.values()):
+            if w.retiring:
+                continue
+            grace = limit if w.ready else max(limit, 60.0)  # importing a large app may take a while
+            if now - w.last_beat > grace:
+                error_logger.error(
+                    "Worker [%d] missed its heartbeat for %.1f s; killing it", w.proc.pid, now - w.last_beat
+                )
+                w.proc.kill()
+
+    # --- signals -----------------------------------------------------------------------------------
+    def _signal(self, sig: int, _frame: Any) -> None:
+        self.signals.append(sig)
+        with contextlib.suppress(BlockingIOError):
+            os.write(self.wake_w, b"s")
+
+    def _handle_signals(self) -> None:
+        while self.signals:
+            sig = self.signals.pop(0)
+            if sig in (signal.SIGINT, signal.SIGTERM):
+                if self.stopping and sig == signal.SIGINT:
+                    for w in self.workers.values():
+                        w.proc.kill()
+                    continue
+                self.stopping = True
+                for w in self.workers.values():
+                    w.proc.send_signal(signal.SIGTERM)
+            elif sig == signal.SIGHUP:
+                self._replace_all()
+            elif sig == signal.SIGTTIN:
+                self._add_listener()
+                self.spawn(len(self.listeners) - 1)
+            elif sig == signal.SIGTTOU and len(self.listeners) > 1:
+                slot = len(self.listeners) - 1
+                for w in list(self.workers.values()):
+                    if w.slot == slot:
+                        w.retiring = True
+                        w.proc.send_signal(signal.SIGTERM)
+                self._close_when_free(self.listeners.pop())
+            elif sig == signal.SIGCHLD:
+                pass
+
+    def _close_when_free(self, sock: socket.socket) -> None:
+        # The retiring worker holds its own copy of the fd; closing ours just stops new workers using it.
+        sock.close()
+
+    def _replace_all(self) -> None:
+        error_logger.info("Replacing workers one slot at a time")
+        for slot in range(len(self.listeners)):
+            new = self.spawn(slot)
+            deadline = time.monotonic() + 60.0
+            while not new.ready and time.monotonic() < deadline and new.proc.poll() is None:
+                for key, _ in self.sel.select(timeout=0.1):
+                    if key.data is None:
+                        os.read(self.wake_r, 512)
+                    else:
+                        self._on_beat(key.data)
+
+    # --- main loop ---------------------------------------------------------------------------------
+    def run(self) -> int:
+        self.exit_code = 0
+        for sig in (
+            signal.SIGINT,
+            signal.SIGTERM,
+            signal.SIGHUP,
+            signal.SIGTTIN,
+            signal.SIGTTOU,
+            signal.SIGCHLD,
+        ):
+            signal.signal(sig, self._signal)
+        error_logger.info("Started parent process [%d]", os.getpid())
+        for slot in range(len(self.listeners)):
+            self.spawn(slot)
+        watcher = self._start_reloader() if self.reload is not None else None
+        try:
+            while self.workers or not self.stopping:
+                for key, _ in self.sel.select(timeout=BEAT_SECONDS):
+                    if key.data is None:
+                        os.read(self.wake_r, 512)
+                    else:
+                        self._on_beat(key.data)
+                self._handle_signals()
+                if self.restart_all:
+                    self.restart_all = False
+                    self._replace_all()
+                self._reap()
+                if not self.stopping:
+                    self._check_health()
+        finally:
+            if watcher is not None:
+                self.stopping = True
+            for s in self.listeners:
+                s.close()
+        error_logger.info("Stopping parent process [%d]", os.getpid())
+        return self.exit_code
+
+    def _start_reloader(self) -> threading.Thread:
+        import watchfiles
+
+        opts = self.reload or {}
+        dirs = [os.path.abspath(d) for d in opts.get("reload_dirs") or [os.getcwd()]]
+        includes = opts.get("reload_includes") or ["*.py"]
+        excludes = [*(opts.get("reload_excludes") or []), ".*", "*.pyc", "__pycache__"]
+        error_logger.info("Will watch for changes in these directories: %s", dirs)
+
+        def matches(path: str) -> bool:
+            import fnmatch
+
+            name = os.path.basename(path)
+            if any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(path, p) for p in excludes):
+                return False
+            return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(path, p) for p in includes)
+
+        def watch() -> None:
+            for changes in watchfiles.watch(
+                *dirs,
+                step=int(opts.get("reload_delay", 0.25) * 1000),
+                yield_on_timeout=True,
+                rust_timeout=500,
+            ):
+                if self.stopping:
+                    return
+                changed = [p for _, p in changes if matches(p)]
+                if changed:
+                    error_logger.warning(
+                        "Changes detected in %s. Reloading...", ", ".join(sorted(set(changed)))
+                    )
+                    self.restart_all = True
+                    os.write(self.wake_w, b"r")
+
+        t = threading.Thread(target=watch, name="uringasgi-reload", daemon=True)
+        t.start()
+        return t
+
+
+def worker_main() -> int:
+    """Entry of a worker process started by the supervisor."""
+    spec = json.loads(os.environ.pop("URINGASGI_WORKER"))
+    if spec["cpu"] is not None:
+        os.sched_setaffinity(0, {spec["cpu"]})
+    raw = spec["config"]
+    raw["headers"] = [tuple(h) for h in raw["headers"]]
+    config = Config(**raw)
+    configure_logging(config.log_config, config.log_level, config.access_log, config.use_colors)
+    from uringasgi.server import Server
+
+    beat_fd = spec["beat_fd"]
+    sock = socket.socket(fileno=config.fd)
+    config.fd = None
+    server = Server(config, [sock], beat_fd=beat_fd)
+    return server.run()
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main())
