@@ -175,3 +175,15 @@ class Lifespan:
 
 lifespan_ok = Lifespan(fail=False)
 lifespan_fail = Lifespan(fail=True)
+
+
+async def whoami(scope: Any, receive: Any, send: Any) -> None:
+    """The worker's pid: tells the tests which worker answered."""
+    import os
+
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/slow":
+        await asyncio.sleep(2)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": str(os.getpid()).encode()})

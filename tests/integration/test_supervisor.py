@@ -1,0 +1,205 @@
+"""Workers and the supervisor: replacement, zero-downtime restarts, draining, reload, WSGI apps."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from serverproc import serve
+
+
+class Load:
+    """Keep-alive clients in threads, counting every failure and non-2xx, until stopped."""
+
+    def __init__(self, url: str, clients: int = 8) -> None:
+        self.url = url
+        self.ok = 0
+        self.failed: list[str] = []
+        self.pids: set[str] = set()
+        self.stop_flag = threading.Event()
+        self.threads = [threading.Thread(target=self.run) for _ in range(clients)]
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        with httpx.Client(timeout=10) as c:
+            while not self.stop_flag.is_set():
+                try:
+                    r = c.get(self.url)
+                    with self.lock:
+                        if r.status_code == 200:
+                            self.ok += 1
+                            self.pids.add(r.text)
+                        else:
+                            self.failed.append(f"status {r.status_code}")
+                except httpx.HTTPError as exc:
+                    with self.lock:
+                        self.failed.append(repr(exc))
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(20)
+
+
+def worker_pids(sp) -> set[str]:
+    """Distinct pids answering, over a few fresh connections."""
+    seen = set()
+    for _ in range(40):
+        seen.add(httpx.get(sp.url, headers={"Connection": "close"}).text)
+    return seen
+
+
+def test_two_workers_share_the_port() -> None:
+    with serve("raw:whoami", "--workers", "2") as sp:
+        pids = set()
+        for _ in range(100):
+            pids.add(httpx.get(sp.url, headers={"Connection": "close"}).text)
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2
+        assert str(sp.proc.pid) not in pids
+
+
+def test_killed_worker_is_replaced_within_a_second() -> None:
+    with serve("raw:whoami", "--workers", "2") as sp, Load(sp.url, clients=4) as load:
+        time.sleep(1.0)
+        victim = int(next(iter(load.pids)))
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic()
+        new_pid = None
+        while time.monotonic() - killed_at < 5:
+            r = httpx.get(sp.url, headers={"Connection": "close"})
+            if r.status_code == 200 and r.text not in load.pids | {str(victim)}:
+                new_pid = r.text
+                break
+        took = time.monotonic() - killed_at
+        time.sleep(0.5)
+    assert new_pid is not None
+    assert took < 1.5, took
+    # Only what the dead worker had in flight may fail: at most one request per client connection.
+    assert len(load.failed) <= 4, load.failed
+    assert load.ok > 100
+
+
+def test_hup_replaces_workers_with_zero_failed_requests() -> None:
+    with serve("raw:whoami", "--workers", "2") as sp, Load(sp.url, clients=6) as load:
+        time.sleep(1.0)
+        before = set(load.pids)
+        sp.proc.send_signal(signal.SIGHUP)
+        time.sleep(6.0)
+        after = worker_pids(sp)
+    assert load.failed == []
+    assert after and not (after & before), (before, after)
+    assert load.ok > 100
+
+
+def test_sigterm_lets_in_flight_request_finish_and_exits_zero() -> None:
+    for workers in ("1", "2"):
+        with serve("raw:whoami", "--workers", workers) as sp:
+            result: dict[str, object] = {}
+
+            def slow_request(sp=sp, result=result) -> None:
+                result["r"] = httpx.get(sp.url + "/slow", timeout=20)
+
+            t = threading.Thread(target=slow_request)
+            t.start()
+            time.sleep(0.5)
+            assert sp.stop(signal.SIGTERM) == 0
+            t.join(20)
+            r = result["r"]
+            assert isinstance(r, httpx.Response) and r.status_code == 200
+
+
+def test_ttin_ttou_change_worker_count() -> None:
+    with serve("raw:whoami", "--workers", "2") as sp:
+        assert len(worker_pids(sp)) == 2
+        sp.proc.send_signal(signal.SIGTTIN)
+        deadline = time.monotonic() + 10
+        pids: set[str] = set()
+        while time.monotonic() < deadline and len(pids) < 3:
+            pids |= worker_pids(sp)
+        assert len(pids) >= 3
+        sp.proc.send_signal(signal.SIGTTOU)
+        assert sp.wait_for("exited", timeout=10) or sp.wait_for("Finished server process", timeout=10)
+
+
+def test_reload_restarts_on_file_change(tmp_path: Path) -> None:
+    app = tmp_path / "reloadme.py"
+    app.write_text(
+        "async def app(scope, receive, send):\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': b'one'})\n"
+    )
+    with serve("reloadme:app", "--reload", "--reload-dir", str(tmp_path), cwd=str(tmp_path)) as sp:
+        assert httpx.get(sp.url).text == "one"
+        time.sleep(0.5)
+        app.write_text(app.read_text().replace("b'one'", "b'two'"))
+        deadline = time.monotonic() + 15
+        text = "one"
+        while time.monotonic() < deadline and text != "two":
+            time.sleep(0.2)
+            try:
+                text = httpx.get(sp.url, headers={"Connection": "close"}).text
+            except httpx.HTTPError:
+                pass
+        assert text == "two"
+        assert "Changes detected" in sp.output
+
+
+def test_pid_file(tmp_path: Path) -> None:
+    pid_file = tmp_path / "server.pid"
+    with serve("raw:whoami", "--workers", "2", "--pid-file", str(pid_file)) as sp:
+        assert pid_file.read_text().strip() == str(sp.proc.pid)
+    assert not pid_file.exists()
+
+
+def test_flask_app_over_wsgi() -> None:
+    with serve("wsgi_apps:flask_app", "--interface", "wsgi") as sp:
+        r = httpx.post(sp.url + "/hello/ada?q=1", content=b"payload")
+        assert r.json() == {"hello": "ada", "body": "payload", "q": "1"}
+
+
+def test_django_app_over_wsgi() -> None:
+    with serve("wsgi_apps:django_app", "--interface", "wsgi") as sp:
+        r = httpx.get(sp.url + "/hello/grace?q=2")
+        assert r.json() == {"hello": "grace", "method": "GET", "q": "2"}
+
+
+def test_import_errors_are_one_clear_line() -> None:
+    with serve("no_such_module:app", ready=False) as sp:
+        sp.proc.wait(20)
+        assert sp.proc.returncode == 1
+        assert 'Error loading ASGI app. could not import module "no_such_module"' in sp.output
+        assert "Traceback" not in sp.output
+    with serve("raw:no_such_attr", ready=False) as sp:
+        sp.proc.wait(20)
+        assert 'attribute "no_such_attr" not found in module "raw"' in sp.output
+
+
+def test_port_in_use_is_one_clear_line() -> None:
+    with serve("raw:hello") as first, serve("raw:hello", ready=False) as sp:
+        sp.proc.kill()
+        sp.proc.wait(5)
+        import subprocess
+
+        from serverproc import APPS_DIR, uringasgi_exe
+
+        res = subprocess.run(
+            [uringasgi_exe(), "raw:hello", "--port", str(first.port)],
+            cwd=APPS_DIR,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert res.returncode == 1
+        assert "Address already in use" in res.stderr + res.stdout
+        assert "Traceback" not in res.stderr + res.stdout
