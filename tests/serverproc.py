@@ -97,3 +97,5 @@ def serve(
     finally:
         sp.stop()
         reader.join(5)
+        # Shown by pytest only when the test fails: the server's side of the story.
+        print(f"--- server output ({' '.join(cmd[1:])}) ---\n{sp.output}")

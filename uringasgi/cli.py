@@ -155,6 +155,12 @@ def _split_header(value: tuple[str, ...]) -> list[tuple[str, str]]:
 )
 @option("--factory", is_flag=True, default=False, help="APP is a callable that returns the application.")
 @option("--pid-file", default=None, help="Write the supervisor's process id to this file.")
+@option("--static", "static", multiple=True, help="Serve files from C: /PREFIX=DIRECTORY (repeatable).")
+@option("--static-index", default=None, help="The file a static directory serves, e.g. index.html.")
+@option("--static-max-age", type=int, default=None, help="Cache-Control max-age, seconds, for static files.")
+@option("--static-fallthrough", is_flag=True, default=False, help="A static miss goes to the app, not 404.")
+@option("--static-dotfiles", is_flag=True, default=False, help="Serve files whose names start with '.'.")
+@option("--static-compress", is_flag=True, default=False, help="Brotli on the fly for static text types.")
 @click.version_option(__version__, "--version", prog_name="uringasgi")
 @click.option(
     "--kernel-info",
@@ -175,6 +181,7 @@ def main(ctx: click.Context, /, app: str, **kw: Any) -> None:
     for name in NOT_BUILT:
         kw.pop(name)
     kw["headers"] = _split_header(kw["headers"])
+    kw["static"] = list(kw["static"])
     kw["reload_dirs"] = list(kw["reload_dirs"])
     kw["reload_includes"] = list(kw["reload_includes"])
     kw["reload_excludes"] = list(kw["reload_excludes"])
@@ -194,4 +201,21 @@ def _load_env_file(path: str) -> None:
     load_dotenv(path, override=False)
 
 
-__all__ = ["main"]
+@click.command(name="compress")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--min-size", type=int, default=256, show_default=True, help="Smaller files are left alone.")
+def compress(directory: str, min_size: int) -> None:
+    """Write .br (brotli, quality 11) and .gz siblings of every compressible file under DIRECTORY."""
+    from uringasgi.static.compress import compress_tree, summary
+
+    click.echo(summary(compress_tree(directory, min_size=min_size)))
+
+
+def entry() -> None:
+    """The console script: `uringasgi compress DIR`, or `uringasgi APP [flags]` (an APP has a colon)."""
+    if len(sys.argv) > 1 and sys.argv[1] == "compress":
+        compress(sys.argv[2:], prog_name="uringasgi compress")
+    main()
+
+
+__all__ = ["compress", "entry", "main"]

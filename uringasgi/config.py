@@ -73,6 +73,13 @@ class Config:
     h11_max_incomplete_event_size: int | None = None
     reset_contextvars: bool = False
     env_file: str | None = None
+    # Static mounts served in C: "/prefix=DIR" each (see uringasgi/static).
+    static: list[str] = field(default_factory=list)
+    static_index: str | None = None
+    static_max_age: int | None = None
+    static_fallthrough: bool = False
+    static_dotfiles: bool = False
+    static_compress: bool = False
 
     def __post_init__(self) -> None:
         self.validate()

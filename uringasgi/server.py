@@ -24,7 +24,7 @@ from uringasgi._core import ffi, lib
 from uringasgi.config import AppImportError, Config
 from uringasgi.lifespan import Lifespan, LifespanFailed
 from uringasgi.logs import error_logger
-from uringasgi.loop import UringEventLoop, drive_ring, loop_factory, new_ring
+from uringasgi.loop import UringEventLoop, drive_ring, loop_factory
 from uringasgi.protocol.accesslog import AccessLog
 from uringasgi.protocol.asgi import Dispatcher
 
@@ -84,8 +84,13 @@ def ring_config(config: Config, keep: list[Any]) -> Any:
 
 class Server:
     def __init__(
-        self, config: Config, sockets: list[socket.socket] | None = None, beat_fd: int | None = None
+        self,
+        config: Config,
+        sockets: list[socket.socket] | None = None,
+        beat_fd: int | None = None,
+        fast_log: bool = True,
     ) -> None:
+        self.fast_log = fast_log
         self.config = config
         self.sockets = sockets
         self.beat_fd = beat_fd
@@ -100,15 +105,16 @@ class Server:
     def run(self) -> int:
         config = self.config
         keep: list[Any] = []
-        try:
-            ring = new_ring(ring_config(config, keep))
-        except OSError as exc:
+        out = ffi.new("struct ua_ring **")
+        rc = lib.ua_ring_new(ring_config(config, keep), out)
+        if rc < 0:
             error_logger.error(
                 "io_uring is not available here (%s). uringasgi serves every connection through io_uring, "
                 "so it cannot serve on this kernel; `uringasgi --kernel-info` shows what is missing.",
-                exc.strerror,
+                os.strerror(-rc),
             )
             return 1
+        ring = out[0]
         # The ring is the loop's own wait (--loop auto/uring), or a reader on a stock loop.
         loop = UringEventLoop(ring) if config.loop in ("auto", "uring") else loop_factory(config.loop)()
         asyncio.set_event_loop(loop)
@@ -168,9 +174,7 @@ class Server:
             proxy_headers=config.proxy_headers,
             trusted=config.trusted,
             limit_concurrency=config.limit_concurrency,
-            access=AccessLog(
-                config.access_log, getattr(config, "fast_access_log", True), config.access_log_format
-            ),
+            access=AccessLog(loop, config.access_log, self.fast_log, config.access_log_format),
             high_water=256 * 1024,
             on_request_done=self._request_done,
         )

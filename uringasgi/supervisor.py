@@ -50,7 +50,7 @@ def main(app: Any, **kw: Any) -> int:
     """Run `app` with uvicorn-style options; returns the process exit status."""
     options = {k: kw.pop(k) for k in SUPERVISOR_ONLY if k in kw}
     config = Config(app=app, **kw)
-    configure_logging(config.log_config, config.log_level, config.access_log, config.use_colors)
+    fast_log = configure_logging(config.log_config, config.log_level, config.access_log, config.use_colors)
     workers = _resolve_workers(options.get("workers"))
     reload = bool(options.get("reload"))
     if (workers != 1 or reload) and not isinstance(app, str):
@@ -64,7 +64,7 @@ def main(app: Any, **kw: Any) -> int:
         if workers == 1 and not reload:
             from uringasgi.server import Server
 
-            return Server(config).run()
+            return Server(config, fast_log=fast_log).run()
         cpus = sorted(os.sched_getaffinity(0))
         pin = options.get("pin", True) and options.get("workers") == "auto"
         return Supervisor(
@@ -371,13 +371,13 @@ def worker_main() -> int:
     raw = spec["config"]
     raw["headers"] = [tuple(h) for h in raw["headers"]]
     config = Config(**raw)
-    configure_logging(config.log_config, config.log_level, config.access_log, config.use_colors)
+    fast_log = configure_logging(config.log_config, config.log_level, config.access_log, config.use_colors)
     from uringasgi.server import Server
 
     beat_fd = spec["beat_fd"]
     sock = socket.socket(fileno=config.fd)
     config.fd = None
-    server = Server(config, [sock], beat_fd=beat_fd)
+    server = Server(config, [sock], beat_fd=beat_fd, fast_log=fast_log)
     return server.run()
 
 

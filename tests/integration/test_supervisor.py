@@ -70,7 +70,7 @@ def test_two_workers_share_the_port() -> None:
 
 
 def test_killed_worker_is_replaced_within_a_second() -> None:
-    with serve("raw:whoami", "--workers", "2") as sp, Load(sp.url, clients=4) as load:
+    with serve("raw:whoami", "--workers", "2", "--no-access-log") as sp, Load(sp.url, clients=4) as load:
         time.sleep(1.0)
         victim = int(next(iter(load.pids)))
         os.kill(victim, signal.SIGKILL)
@@ -91,7 +91,7 @@ def test_killed_worker_is_replaced_within_a_second() -> None:
 
 
 def test_hup_replaces_workers_with_zero_failed_requests() -> None:
-    with serve("raw:whoami", "--workers", "2") as sp, Load(sp.url, clients=6) as load:
+    with serve("raw:whoami", "--workers", "2", "--no-access-log") as sp, Load(sp.url, clients=6) as load:
         time.sleep(1.0)
         before = set(load.pids)
         sp.proc.send_signal(signal.SIGHUP)

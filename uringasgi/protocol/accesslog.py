@@ -14,6 +14,7 @@ Atoms for --access-log-format (gunicorn's letters, as uvicorn users asked for):
 
 from __future__ import annotations
 
+import asyncio
 import http
 import logging
 import os
@@ -29,7 +30,8 @@ KNOWN_ATOMS = {*"hrmUqHsBbfaTMDLpt", "status_phrase"}
 
 
 class AccessLog:
-    def __init__(self, enabled: bool, fast: bool, fmt: str | None) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, enabled: bool, fast: bool, fmt: str | None) -> None:
+        self.loop = loop
         self.enabled = enabled and not access_logger.disabled and access_logger.isEnabledFor(logging.INFO)
         self.fmt = fmt
         self.atoms = set(ATOM.findall(fmt)) if fmt else set()
@@ -69,6 +71,8 @@ class AccessLog:
                 addr, method, path, query, target, http_version, status, sent, started, headers
             )
         if self.stream is not None:
+            if not self.lines:  # the first line of this iteration: write them all once it ends
+                self.loop.call_soon(self.flush)
             self.lines.append(f"{self.prefix}{msg}\n")
         else:
             access_logger.info(msg)

@@ -359,8 +359,6 @@ class Dispatcher:
                 w = cycle.writable
                 if w is not None and not w.done():
                     w.set_result(None)
-        if self.access.lines:
-            self.access.flush()
 
     def _client(self, family: int, addr: bytes, port: int) -> tuple[str, int] | None:
         key = (family, addr, port)
