@@ -48,7 +48,8 @@ install: apt $(VENV)/.stamp $(CORE_STAMP)
 build: install
 
 serve: install
-	$(VENV)/bin/uringasgi --kernel-info
+	$(VENV)/bin/uringasgi app:app --app-dir examples --host 127.0.0.1 --port 8000 \
+		--static /static=examples/static --static-index index.html
 
 lint: install
 	$(VENV)/bin/ruff check $(LINT_DIRS)

@@ -82,6 +82,30 @@ def ring_config(config: Config, keep: list[Any]) -> Any:
     return rc
 
 
+def install_routes(ring: Any, config: Config) -> Any:
+    """Static mounts (--static) on the ring, answered in C; returns what must live as long as the ring."""
+    if not config.static:
+        return None
+    from uringasgi.routes import Attached, RouteKind, Router
+    from uringasgi.static import StaticMount, StaticSettings, parse_static_spec
+
+    settings = StaticSettings(
+        index=config.static_index,
+        max_age=config.static_max_age,
+        fallthrough=config.static_fallthrough,
+        dotfiles=config.static_dotfiles,
+        compress=config.static_compress,
+    )
+    router = Router()
+    mounts = []
+    for i, spec in enumerate(config.static):
+        prefix, root = parse_static_spec(spec)
+        mounts.append(StaticMount(root, settings))
+        router.add(prefix, RouteKind.STATIC, i)
+        error_logger.info("Serving %s from %s in C", prefix, root)
+    return Attached(ring, router, [m.ptr for m in mounts]), mounts
+
+
 class Server:
     def __init__(
         self,
@@ -115,6 +139,8 @@ class Server:
             )
             return 1
         ring = out[0]
+        # Mounts live until after ua_ring_free: the ring's routes point at them.
+        routes = install_routes(ring, config)
         # The ring is the loop's own wait (--loop auto/uring), or a reader on a stock loop.
         loop = UringEventLoop(ring) if config.loop in ("auto", "uring") else loop_factory(config.loop)()
         asyncio.set_event_loop(loop)
@@ -126,6 +152,7 @@ class Server:
                 loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
             lib.ua_ring_free(ring)
+            del routes
 
     def _on_signal(self, sig: int) -> None:
         if self.should_exit.is_set() and sig == signal.SIGINT:

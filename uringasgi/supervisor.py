@@ -51,6 +51,7 @@ def main(app: Any, **kw: Any) -> int:
     options = {k: kw.pop(k) for k in SUPERVISOR_ONLY if k in kw}
     config = Config(app=app, **kw)
     fast_log = configure_logging(config.log_config, config.log_level, config.access_log, config.use_colors)
+    _check_static(config.static)
     workers = _resolve_workers(options.get("workers"))
     reload = bool(options.get("reload"))
     if (workers != 1 or reload) and not isinstance(app, str):
@@ -77,6 +78,19 @@ def main(app: Any, **kw: Any) -> int:
         if options.get("pid_file"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(options["pid_file"])
+
+
+def _check_static(specs: list[str]) -> None:
+    """A bad --static is one line here, not one traceback per worker."""
+    if not specs:
+        return
+    from uringasgi.static import parse_static_spec
+
+    for spec in specs:
+        try:
+            parse_static_spec(spec)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def _resolve_workers(value: Any) -> int:

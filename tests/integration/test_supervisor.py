@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -147,10 +148,8 @@ def test_reload_restarts_on_file_change(tmp_path: Path) -> None:
         text = "one"
         while time.monotonic() < deadline and text != "two":
             time.sleep(0.2)
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 text = httpx.get(sp.url, headers={"Connection": "close"}).text
-            except httpx.HTTPError:
-                pass
         assert text == "two"
         assert "Changes detected" in sp.output
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import struct
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -101,6 +102,7 @@ class Cycle:
     __slots__ = (
         "body",
         "body_done",
+        "body_ended",
         "body_size",
         "complete",
         "conn",
@@ -117,6 +119,8 @@ class Cycle:
         "start_time",
         "started",
         "status",
+        "trailer_parts",
+        "trailers",
         "waiter",
         "writable",
     )
@@ -136,6 +140,9 @@ class Cycle:
         self.disconnected = False
         self.started = False
         self.head_sent = False
+        self.body_ended = False
+        self.trailers = False
+        self.trailer_parts: list[tuple[bytes, int]] = []
         self.paused = False
         self.status = 0
         self.sent = 0
@@ -197,43 +204,127 @@ class Cycle:
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
-        if not self.started:
-            if kind == "http.response.start":
-                self.started = True
-                self.status = message["status"]
-                self.start_headers = message.get("headers", ())
-                return
-            raise self._protocol_error(f"Expected ASGI message 'http.response.start', but got '{kind}'.")
-        if self.complete:
-            raise self._protocol_error(
-                f"Unexpected ASGI message '{kind}' sent, after response already completed."
-            )
-        if kind != "http.response.body":
-            raise self._protocol_error(f"Expected ASGI message 'http.response.body', but got '{kind}'.")
+        if kind == "http.response.body" and self.started and not self.body_ended:
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            await self._send_body(body if type(body) is bytes else bytes(body), more)
+        elif kind == "http.response.start" and not self.started:
+            self.started = True
+            self.status = message["status"]
+            self.start_headers = message.get("headers", ())
+            self.trailers = bool(message.get("trailers", False))
+        else:
+            await self._send_extension(kind, message)
+
+    async def _send_body(self, body: bytes, more: bool) -> None:
         if self.disconnected:
             raise ClientDisconnected()
-        body = message.get("body", b"")
-        more = message.get("more_body", False)
-        flags = SEND_MORE if more else 0
+        # With trailers announced, the response ends with the trailers message, not the last body.
+        flags = SEND_MORE if more or self.trailers else 0
+        disp = self.disp
         if self.head_sent:
-            rc = _body(self.disp.ring, self.conn, body, len(body), flags)
+            rc = _body(disp.ring, self.conn, body, len(body), flags)
         else:
             self.head_sent = True
             blob, n = _render_headers(self.start_headers)
-            rc = _respond(self.disp.ring, self.conn, self.status, blob, len(blob), n, body, len(body), flags)
-        if self.disp.kick is not None:
-            self.disp.kick()
+            rc = _respond(disp.ring, self.conn, self.status, blob, len(blob), n, body, len(body), flags)
+        if disp.kick is not None:
+            disp.kick()
         if rc < 0:
             self._send_failed(rc)
         self.sent += len(body)
         if not more:
+            self.body_ended = True
+            if not flags:
+                self._finish()
+        elif rc > disp.high_water:
+            await self._writable()
+
+    async def _writable(self) -> None:
+        """Back-pressure: wait until C has sent enough of what is queued for this connection."""
+        self.writable = self.disp.loop.create_future()
+        await self.writable
+        self.writable = None
+        if self.disconnected:
+            raise ClientDisconnected()
+
+    async def _send_extension(self, kind: str, message: Message) -> None:
+        """Everything but a plain start or body: the extensions, and messages out of order."""
+        if kind == "http.response.early_hint" and not self.started:
+            # 103 Early Hints (RFC 8297); HTTP/1.0 has no interim responses, so it gets none.
+            if self.scope["http_version"] != "1.0" and not self.disconnected:
+                blob, n = _render_headers([(b"link", link) for link in message.get("links", ())])
+                rc = _respond(self.disp.ring, self.conn, 103, blob, len(blob), n, b"", 0, 0)
+                self.disp.kicked()
+                if rc < 0:
+                    self._send_failed(rc)
+            return
+        if not self.started:
+            raise self._protocol_error(f"Expected ASGI message 'http.response.start', but got '{kind}'.")
+        if kind in ("http.response.pathsend", "http.response.zerocopysend") and not self.body_ended:
+            await self._send_file(kind, message)
+            return
+        if kind == "http.response.trailers" and self.trailers and self.body_ended and not self.complete:
+            blob, n = _render_headers(message.get("headers", ()))
+            if message.get("more_trailers", False):
+                self.trailer_parts.append((blob, n))
+                return
+            for part, count in self.trailer_parts:
+                blob, n = part + blob, count + n
+            rc = lib.ua_conn_trailers(self.disp.ring, self.conn, blob, len(blob), n)
+            self.disp.kicked()
+            if rc < 0:
+                self._send_failed(rc)
             self._finish()
-        elif rc > self.disp.high_water:
-            self.writable = self.disp.loop.create_future()
-            await self.writable
-            self.writable = None
-            if self.disconnected:
-                raise ClientDisconnected()
+            return
+        if self.complete:
+            raise self._protocol_error(
+                f"Unexpected ASGI message '{kind}' sent, after response already completed."
+            )
+        raise self._protocol_error(f"Unexpected ASGI message '{kind}' sent, after response already started.")
+
+    async def _send_file(self, kind: str, message: Message) -> None:
+        """http.response.pathsend and .zerocopysend: C splices the file; Python never reads it."""
+        if self.disconnected:
+            raise ClientDisconnected()
+        more = False
+        if kind == "http.response.pathsend":
+            fd = os.open(message["path"], os.O_RDONLY | os.O_CLOEXEC)
+            offset, count = 0, os.fstat(fd).st_size
+        else:
+            file = message["file"]
+            fd = os.dup(file if isinstance(file, int) else file.fileno())
+            offset = message.get("offset")
+            if offset is None:
+                offset = os.lseek(fd, 0, os.SEEK_CUR)
+            count = message.get("count")
+            if count is None:
+                count = os.fstat(fd).st_size - offset
+            more = message.get("more_body", False)
+        disp = self.disp
+        if not self.head_sent:
+            self.head_sent = True
+            headers = list(self.start_headers)
+            if not more and not any(name.lower() == b"content-length" for name, _ in headers):
+                headers.append((b"content-length", b"%d" % count))
+            blob, n = _render_headers(headers)
+            rc = _respond(disp.ring, self.conn, self.status, blob, len(blob), n, b"", 0, SEND_MORE)
+            if rc < 0:
+                os.close(fd)
+                disp.kicked()
+                self._send_failed(rc)
+        flags = SEND_MORE if more or self.trailers else 0
+        rc = lib.ua_conn_sendfile(disp.ring, self.conn, fd, offset, count, flags)  # C owns fd now
+        disp.kicked()
+        if rc < 0:
+            self._send_failed(rc)
+        self.sent += count
+        if not more:
+            self.body_ended = True
+            if not flags:
+                self._finish()
+        elif rc > disp.high_water:
+            await self._writable()
 
     def _send_failed(self, rc: int) -> None:
         if rc == -errno.EPIPE or rc == -errno.ENOTCONN:
@@ -331,7 +422,13 @@ class Dispatcher:
         self.cycles: dict[int, Cycle] = {}
         self.running = 0
         self.clients: dict[tuple[int, bytes, int], tuple[str, int] | None] = {}
-        self.extensions: dict[str, Any] = {}
+        # Each one is advertised because it works: see tests/integration/test_extensions.py.
+        self.extensions: dict[str, Any] = {
+            "http.response.pathsend": {},
+            "http.response.zerocopysend": {},
+            "http.response.trailers": {},
+            "http.response.early_hint": {},
+        }
         # Under a stock loop (--loop asyncio/uvloop) the ring runs only when kicked; the native loop runs
         # it every iteration, so this stays None there and costs nothing.
         self.kick: Callable[[], None] | None = None
