@@ -69,6 +69,14 @@ static void config_defaults(struct ua_ring_config *c)
     /* zc_threshold 0 stays 0: send.c reads it as "the default", which depends on the peer */
 }
 
+/* The date header is formatted at most once a second (h1.c caches it), from the wall clock. */
+static void tick_date(struct ua_ring *r)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    ua_h1_tick(&r->h1set, (int64_t)ts.tv_sec);
+}
+
 uint64_t ua_now_ms(void)
 {
     struct timespec ts;
@@ -592,6 +600,7 @@ int ua_ring_run(struct ua_ring *r, struct ua_event *events, uint32_t cap, int64_
     if (!r->wake_armed)
         wake_arm(r);
     r->now_ms = ua_now_ms();
+    tick_date(r);
     if (r->notify_fd >= 0) {
         /* Reset before reaping: a completion from here on signals it again. */
         uint64_t v;
@@ -635,6 +644,7 @@ int ua_ring_run(struct ua_ring *r, struct ua_event *events, uint32_t cap, int64_
         if (wait && ret != -ETIME && !io_uring_cq_ready(&r->ring))
             ret = -EINTR;
         r->now_ms = ua_now_ms(); /* before reaping: deadlines set while reaping start from now */
+        tick_date(r);            /* and a response written while reaping carries this second's date */
         reap(r);
         ua_conns_timers(r);
         ua_conns_work(r);
