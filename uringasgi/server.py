@@ -218,7 +218,7 @@ class Server:
             error_logger.info("Shutting down")
             for s in sockets:
                 lib.ua_ring_unlisten(ring, s.fileno())
-            await self._drain(dispatcher)
+            await self._drain(dispatcher, ring)
         finally:
             await lifespan.shutdown()
             driver.close()
@@ -227,11 +227,15 @@ class Server:
         error_logger.info("Finished server process [%d]", os.getpid())
         return 0
 
-    async def _drain(self, dispatcher: Dispatcher) -> None:
-        """Let in-flight requests finish, for at most --timeout-graceful-shutdown seconds."""
+    async def _drain(self, dispatcher: Dispatcher, ring: Any) -> None:
+        """Let in-flight requests finish and connections close, for at most --timeout-graceful-shutdown s.
+
+        Every further response closes its connection (ua_ring_drain), so a busy keep-alive client gets its
+        answer and reconnects elsewhere; an idle one is closed by its keep-alive timer.
+        """
         deadline = self.config.timeout_graceful_shutdown
         waited = 0.0
-        while dispatcher.running or dispatcher.cycles:
+        while dispatcher.running or dispatcher.cycles or lib.ua_ring_drain(ring) > 0:
             if deadline is not None and waited >= deadline:
                 error_logger.error(
                     "Cancel %d running request(s), timeout graceful shutdown exceeded", dispatcher.running

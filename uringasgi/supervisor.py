@@ -52,6 +52,8 @@ def main(app: Any, **kw: Any) -> int:
     config = Config(app=app, **kw)
     fast_log = configure_logging(config.log_config, config.log_level, config.access_log, config.use_colors)
     _check_static(config.static)
+    if config.fd is None and config.uds is None:
+        config.fd = _systemd_listener()
     workers = _resolve_workers(options.get("workers"))
     reload = bool(options.get("reload"))
     if (workers != 1 or reload) and not isinstance(app, str):
@@ -78,6 +80,19 @@ def main(app: Any, **kw: Any) -> int:
         if options.get("pid_file"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(options["pid_file"])
+
+
+def _systemd_listener() -> int | None:
+    """systemd socket activation (sd_listen_fds): the first passed socket, fd 3, when it is meant for us."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return None
+    try:
+        count = int(os.environ.get("LISTEN_FDS", "0"))
+    except ValueError:
+        return None
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)  # not for the workers: they get their listener explicitly
+    return 3 if count >= 1 else None
 
 
 def _check_static(specs: list[str]) -> None:

@@ -73,13 +73,15 @@ def test_two_workers_share_the_port() -> None:
 def test_killed_worker_is_replaced_within_a_second() -> None:
     with serve("raw:whoami", "--workers", "2", "--no-access-log") as sp, Load(sp.url, clients=4) as load:
         time.sleep(1.0)
-        victim = int(next(iter(load.pids)))
+        with load.lock:
+            before = set(load.pids)  # the load threads add the replacement's pid too, later
+        victim = int(next(iter(before)))
         os.kill(victim, signal.SIGKILL)
         killed_at = time.monotonic()
         new_pid = None
         while time.monotonic() - killed_at < 5:
             r = httpx.get(sp.url, headers={"Connection": "close"})
-            if r.status_code == 200 and r.text not in load.pids | {str(victim)}:
+            if r.status_code == 200 and r.text not in before:
                 new_pid = r.text
                 break
         took = time.monotonic() - killed_at
@@ -202,3 +204,66 @@ def test_port_in_use_is_one_clear_line() -> None:
         assert res.returncode == 1
         assert "Address already in use" in res.stderr + res.stdout
         assert "Traceback" not in res.stderr + res.stdout
+
+
+def test_hung_worker_is_killed_and_replaced() -> None:
+    with serve("raw:whoami", "--workers", "2", "--timeout-worker-healthcheck", "2", "--no-access-log") as sp:
+        before = worker_pids(sp)
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(sp.url + "/block", timeout=1)
+        assert sp.wait_for("missed its heartbeat", timeout=20)
+        deadline = time.monotonic() + 20
+        pids: set[str] = set()
+        while time.monotonic() < deadline and not (pids - before):
+            pids |= worker_pids(sp)
+        assert pids - before, (before, pids)
+
+
+LAUNCH_WITH_FD3 = """
+import os, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(128)
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+print("PORT", s.getsockname()[1], flush=True)
+if sys.argv[1] == "systemd":
+    os.environ["LISTEN_PID"] = str(os.getpid())
+    os.environ["LISTEN_FDS"] = "1"
+    args = []
+else:
+    args = ["--fd", "3"]
+os.execv(sys.argv[2], [sys.argv[2], "raw:whoami", *args, *sys.argv[3:]])
+"""
+
+
+def test_listen_fds_and_fd_flag() -> None:
+    import re
+    import subprocess
+    import sys
+
+    from serverproc import APPS_DIR, uringasgi_exe
+
+    for mode, extra in (("systemd", []), ("fd", []), ("systemd", ["--workers", "2"])):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", LAUNCH_WITH_FD3, mode, uringasgi_exe(), *extra],
+            cwd=APPS_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            port = int(re.search(r"PORT (\d+)", proc.stdout.readline()).group(1))  # type: ignore[union-attr]
+            ok = False
+            for _ in range(100):
+                try:
+                    ok = httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            assert ok, (mode, extra)
+        finally:
+            proc.terminate()
+            proc.wait(15)

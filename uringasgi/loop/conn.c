@@ -410,6 +410,8 @@ static uint32_t feed(struct ua_ring *r, struct ua_conn *c, uint8_t *buf, uint32_
         struct ua_h1_event ev;
         int t = ua_h1_feed(&c->h1, buf + pos, len - pos, &ev);
         if (t == UA_H1_HEAD) {
+            if (r->draining)
+                c->h1.must_close = 1; /* ua_ring_drain: this response says close and ends the connection */
             dispatch_head(r, c, buf + pos, (uint32_t)ev.consumed);
         } else if (t == UA_H1_BODY) {
             if ((c->flags & C_HELD) && ev.len) {

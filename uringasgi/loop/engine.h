@@ -147,6 +147,7 @@ struct ua_ring {
     uint8_t woken;
     uint8_t ring_ok;  /* io_uring_queue_init succeeded */
     uint8_t stopping; /* ua_ring_free is draining: arm nothing new */
+    uint8_t draining; /* ua_ring_drain: every further response closes its connection */
     uint64_t now_ms; /* CLOCK_MONOTONIC, refreshed once per wait */
 
     /* the batch being filled by ua_ring_run */

@@ -185,5 +185,9 @@ async def whoami(scope: Any, receive: Any, send: Any) -> None:
         return
     if scope["path"] == "/slow":
         await asyncio.sleep(2)
+    if scope["path"] == "/block":
+        import time
+
+        time.sleep(60)  # a hung worker: its loop stops, and so do its heartbeats
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": str(os.getpid()).encode()})

@@ -1,0 +1,17 @@
+/* Graceful stop: connections finish what they are doing and close, without a race with their clients. */
+#ifndef UA_DRAIN_H
+#define UA_DRAIN_H
+
+#include <stdint.h>
+
+struct ua_ring;
+
+/* ua:cdef-begin */
+/* From now on every response carries `connection: close` and ends its connection, so a client that sends
+ * one more request on a kept-alive connection gets an answer and reconnects (to a worker still listening),
+ * instead of a reset. Idle connections close when their keep-alive timer runs out. Call it once the
+ * listeners are removed; it returns how many connections are still open (0: the ring may be freed). */
+int ua_ring_drain(struct ua_ring *r);
+/* ua:cdef-end */
+
+#endif
