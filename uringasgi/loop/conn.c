@@ -66,12 +66,11 @@ int ua_conns_init(struct ua_ring *r)
     r->free_slots = malloc(n * sizeof(*r->free_slots));
     if (!r->conns || !r->free_slots)
         return -ENOMEM;
-    for (uint32_t i = 0; i < n; i++) {
-        r->conns[i].fd = -1;
-        r->free_slots[i] = i;
-    }
+    /* Slots are initialised the first time they are needed (slot_alloc), so a worker's memory follows its
+     * peak of open connections, not the table size: calloc's untouched pages cost nothing. */
+    r->fresh = 0;
     r->free_head = 0;
-    r->free_n = n;
+    r->free_n = 0;
     ua_list_init(&r->parse_q);
     ua_list_init(&r->notify_q);
     ua_list_init(&r->starved_q);
@@ -86,8 +85,13 @@ int ua_conns_init(struct ua_ring *r)
 
 static struct ua_conn *slot_alloc(struct ua_ring *r)
 {
-    if (!r->free_n)
-        return NULL;
+    if (!r->free_n) {
+        if (r->fresh == r->max_conns)
+            return NULL;
+        struct ua_conn *c = &r->conns[r->fresh++];
+        c->fd = -1;
+        return c;
+    }
     uint32_t s = r->free_slots[r->free_head];
     r->free_head = (r->free_head + 1) % r->max_conns;
     r->free_n--;
@@ -129,7 +133,7 @@ static void finalize(struct ua_ring *r, struct ua_conn *c)
 void ua_conns_fini(struct ua_ring *r)
 {
     if (r->conns) {
-        for (uint32_t i = 0; i < r->max_conns; i++) {
+        for (uint32_t i = 0; i < r->fresh; i++) {
             struct ua_conn *c = &r->conns[i];
             if (c->fd < 0)
                 continue;
@@ -274,7 +278,7 @@ void conn_finish(struct ua_ring *r, struct ua_conn *c)
 
 void ua_conns_abort_all(struct ua_ring *r)
 {
-    for (uint32_t i = 0; i < r->max_conns; i++) {
+    for (uint32_t i = 0; i < r->fresh; i++) {
         struct ua_conn *c = &r->conns[i];
         if (c->fd < 0)
             continue;

@@ -93,7 +93,7 @@ static inline uint32_t conn_id(const struct ua_ring *r, const struct ua_conn *c)
 static inline struct ua_conn *conn_get(struct ua_ring *r, uint32_t id)
 {
     uint32_t slot = id & ((1u << r->slot_bits) - 1);
-    if (slot >= r->max_conns)
+    if (slot >= r->fresh)
         return NULL;
     struct ua_conn *c = &r->conns[slot];
     if (c->fd < 0 || c->gen != id >> r->slot_bits)

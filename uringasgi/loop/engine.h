@@ -171,6 +171,7 @@ struct ua_ring {
     uint32_t slot_bits;
     uint32_t *free_slots; /* FIFO ring of free slots: a slot is reused as late as possible */
     uint32_t free_head, free_n;
+    uint32_t fresh;       /* slots [0, fresh) have been used; the rest are untouched calloc memory */
     struct ua_link parse_q;   /* conns with buffered input to (re)parse when the batch has room */
     struct ua_link notify_q;  /* conns with a WRITABLE or DISCONNECT event to deliver */
     struct ua_link starved_q; /* conns whose recv ended on ENOBUFS: re-armed when buffers return */
