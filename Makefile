@@ -36,12 +36,13 @@ $(VENV)/.stamp: pyproject.toml setup.py | apt
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q -U pip 'setuptools>=68' wheel 'cffi>=1.16'
 	$(VPY) -m pip install -q --no-build-isolation -e '.[test]'
-	@mkdir -p build && touch $(CORE_STAMP) $@
+	@touch $@
 
 # A C change rebuilds the extension in place; pip is not involved.
-$(CORE_STAMP): $(C_FILES) uringasgi/_build.py | $(VENV)/.stamp
+# pip's editable build may leave a module of another name (abi3) beside ours: _build.py keeps one.
+$(CORE_STAMP): $(C_FILES) uringasgi/_build.py $(VENV)/.stamp
 	$(VPY) uringasgi/_build.py
-	@touch $@
+	@mkdir -p build && touch $@
 
 install: apt $(VENV)/.stamp $(CORE_STAMP)
 
