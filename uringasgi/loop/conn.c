@@ -83,15 +83,19 @@ int ua_conns_init(struct ua_ring *r)
     return send_zc_init(r);
 }
 
+/* A freed slot waits behind this many others before it is reused (while untouched slots remain), so a
+ * conn id Python still holds for a closed connection stays unmatched for that long at least. */
+#define SLOT_REUSE_AFTER 64
+
 static struct ua_conn *slot_alloc(struct ua_ring *r)
 {
-    if (!r->free_n) {
-        if (r->fresh == r->max_conns)
-            return NULL;
+    if (r->free_n <= SLOT_REUSE_AFTER && r->fresh < r->max_conns) {
         struct ua_conn *c = &r->conns[r->fresh++];
         c->fd = -1;
         return c;
     }
+    if (!r->free_n)
+        return NULL;
     uint32_t s = r->free_slots[r->free_head];
     r->free_head = (r->free_head + 1) % r->max_conns;
     r->free_n--;
