@@ -294,12 +294,9 @@ class Cycle:
         else:
             file = message["file"]
             fd = os.dup(file if isinstance(file, int) else file.fileno())
-            offset = message.get("offset")
-            if offset is None:
-                offset = os.lseek(fd, 0, os.SEEK_CUR)
-            count = message.get("count")
-            if count is None:
-                count = os.fstat(fd).st_size - offset
+            given_offset, given_count = message.get("offset"), message.get("count")
+            offset = os.lseek(fd, 0, os.SEEK_CUR) if given_offset is None else int(given_offset)
+            count = os.fstat(fd).st_size - offset if given_count is None else int(given_count)
             more = message.get("more_body", False)
         disp = self.disp
         if not self.head_sent:
