@@ -21,7 +21,7 @@
 #define UA_H1_MORE 0      /* feed more bytes */
 #define UA_H1_HEAD 1      /* conn->head holds a request head: buf[0 .. consumed) */
 #define UA_H1_BODY 2      /* body data at buf[off .. off+len) (chunked bodies arrive de-chunked) */
-#define UA_H1_END 3       /* end of the request body (conn->trailers holds chunked trailers, if any) */
+#define UA_H1_END 3       /* end of the request body; chunked: conn->trailers, spans relative to buf + off */
 #define UA_H1_PAUSED 4    /* request complete: nothing more parses until ua_h1_response_done() */
 #define UA_H1_ERROR 5     /* bad request: send ev.status (ua_h1_respond_error), then close */
 #define UA_H1_UPGRADED 6  /* a 101 was sent: the bytes belong to the new protocol */
