@@ -77,9 +77,9 @@ SELECTOR_METHODS = [
     ("test_sslproto", "SelectorStartTLSTests", "new_loop"),
     ("test_buffered_proto", "BufferedProtocolSelectorTests", "new_loop"),
 ]
-TEST_TIMEOUT = float(os.environ.get("ASYNCIO_COMPAT_TEST_TIMEOUT", "300"))  # seconds for one test
+TEST_TIMEOUT = float(os.environ.get("ASYNCIO_COMPAT_TEST_TIMEOUT", "180"))  # seconds for one test
 MAX_RESTARTS = 20  # children per suite, each after a test that hung or crashed
-MEMORY_LIMIT = 4 << 30  # address space per child
+MEMORY_LIMIT = 2 << 30  # address space per child
 
 
 def _install_loop(kind: str) -> Any:
