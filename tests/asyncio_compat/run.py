@@ -26,6 +26,7 @@ import json
 import os
 import pathlib
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -212,6 +213,10 @@ def child(suite_name: str, loop: str, out: pathlib.Path, pattern: str | None) ->
 
     # A runaway test must fail here, not take the shared machine's memory.
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    # A shell starts background jobs with SIGINT ignored, and Python keeps that: then asyncio.Runner installs
+    # no SIGINT handler and _thread.interrupt_main() does nothing, so test_runners' interrupt tests spin
+    # forever. Give the suites the SIGINT a Python started from a terminal has.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     factory = _install_loop(loop)
     state = _State(out)
     probe = asyncio.new_event_loop()  # proves which loop the policy really makes
