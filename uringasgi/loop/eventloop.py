@@ -53,7 +53,6 @@ __all__ = [
 
 # Events handed over by one ua_ring_run. A full array only means the next run returns the rest.
 DEFAULT_CAPACITY = 1024
-_MIN_WAIT_NS = 1_000_000
 _MIN_CAPACITY = 4  # the engine reserves room for the events one completion may produce (UA_EV_RESERVE)
 
 _EV_POLL: int = lib.UA_EV_POLL
@@ -266,13 +265,7 @@ class RingSelector(selectors.BaseSelector):
         elif timeout is None:
             ns = -1
         else:
-            # Never wake a nanosecond before the timer is due. And no wait under 1 ms (the stdlib epoll
-            # selector's granularity too): ua_ring_run takes a deadline that has already passed by the
-            # time it waits (a timeout shorter than its own setup) as no deadline at all, and would then
-            # sleep until the next event (ring.c, `left < 0`).
-            ns = int(timeout * 1e9) + 1
-            if ns < _MIN_WAIT_NS:
-                ns = _MIN_WAIT_NS
+            ns = int(timeout * 1e9) + 1  # never wake a nanosecond before the timer is due
         ring = self._ring
         if ring is None:
             raise RuntimeError("Selector is closed")
