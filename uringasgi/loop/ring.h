@@ -15,8 +15,10 @@
  *     for readability; see the comment at the function).
  *   - ua_ring_poll() reports level-triggered, like a selector: an fd that is still ready is reported again
  *     on the next ua_ring_run().
- *   - ua_ring_submit(); struct ua_ring_config: zc_threshold, setup_flags_mask; struct ua_ring_stats: the
- *     fields after `requests`.
+ *   - ua_ring_submit(), ua_conn_sendfile(), ua_ring_debug_stale(); struct ua_ring_config: zc_threshold,
+ *     setup_flags_mask; struct ua_ring_stats: the fields after `requests`.
+ *   - Spelled out what the contract left open: body events flow without a call (want_body(0) pauses
+ *     them), ua_conn_close on a connection already gone is 0, a run cut short by a signal may return 0.
  */
 #ifndef UA_RING_H
 #define UA_RING_H
@@ -120,12 +122,30 @@ int ua_ring_poll(struct ua_ring *r, int fd, uint32_t events);
 
 /* Responses. headers is n_headers NUL-terminated name and value pairs, "name\0value\0...": a count that
  * does not match the NULs, or a CR/LF in a value, or a bad token in a name, is -EINVAL (header injection).
- * Return: bytes still queued for conn (compare with out_high_water), or -EPIPE once the client has gone. */
+ * Return: bytes still queued for conn (compare with out_high_water), or -EPIPE once the client has gone.
+ *
+ * How a request goes (details at the top of conn.c):
+ *   - UA_EV_REQUEST hands Python the request; Python "holds" conn until it queues the last byte of the
+ *     response (ua_conn_respond or ua_conn_body without UA_SEND_MORE, or ua_conn_sendfile/trailers).
+ *     Only then is the next pipelined request parsed, so responses leave in request order.
+ *   - Body: UA_EV_BODY events follow the request by themselves (no call needed), then UA_EV_BODY_END;
+ *     a request without UA_REQ_HAS_BODY gets neither. ua_conn_want_body(0) pauses them (the engine stops
+ *     reading once a little is buffered: TCP pushes back), (1) resumes; for Expect: 100-continue the
+ *     client waits for the 100, which want_body(1) sends. Body left unread when the response ends is read
+ *     and dropped by the engine.
+ *   - UA_EV_DISCONNECT comes only while Python holds conn (res 0: the client closed; -errno otherwise;
+ *     -EBADMSG: the body was malformed, and the engine already answered 400). After it, or once the
+ *     response ended, calls on conn return -EPIPE (gone) or -EINVAL (nothing held); ids are not reused
+ *     while Python may still hold one (a generation is part of the id).
+ *   - UA_EV_WRITABLE follows a call that returned >= out_high_water, once the queue is at out_low_water.
+ *   - A status < 200 (103 Early Hints) is sent at once and the final response is still owed.
+ *   - Errors h1 finds in a request head (400, 413, 414, 431, 501, 505) are answered in C and never reach
+ *     Python. Large bodies, file ranges and SEND_ZC are the engine's business (send.c, splice.c). */
 int ua_conn_respond(struct ua_ring *r, uint32_t conn, int status, const uint8_t *headers, uint32_t headers_len,
                     uint32_t n_headers, const uint8_t *body, uint32_t body_len, uint32_t flags);
 int ua_conn_body(struct ua_ring *r, uint32_t conn, const uint8_t *body, uint32_t body_len, uint32_t flags);
 int ua_conn_want_body(struct ua_ring *r, uint32_t conn, int want); /* 1: send 100-continue if owed, read on */
-int ua_conn_close(struct ua_ring *r, uint32_t conn);               /* abort: no more is sent */
+int ua_conn_close(struct ua_ring *r, uint32_t conn); /* abort: no more is sent; 0 also when already gone */
 /* Added to the contract: send length bytes of the file fd from offset as (part of) the body, by splice
  * (file -> pipe -> socket, the bytes never enter user space). Like ua_conn_body: after ua_conn_respond
  * with UA_SEND_MORE; flags UA_SEND_MORE if more body follows. The engine owns fd from this call on, even
