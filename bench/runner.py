@@ -119,6 +119,11 @@ def uringasgi_serves(ctx: Ctx, logs: Path) -> str:
     return f"`uringasgi hello:app --host {HOST} --port P` {run.reason}"
 
 
+def shown(argv: list[str]) -> str:
+    """A command as RESULTS.md prints it: paths relative to the repository root, so it can be rerun there."""
+    return shlex.join(argv).replace(f"{ROOT}/", "")
+
+
 def busy_note(note: str) -> str:
     """The conditions as given, plus a warning when the machine was already busy before the run started."""
     load = float(Path("/proc/loadavg").read_text().split()[0])
@@ -205,8 +210,8 @@ def run_scenario(scenario: Scenario, ctx: Ctx, settings: Settings, logs: Path, s
         "path": scenario.path,
         "rows": rows,
         "references": list(scenario.references),
-        "wrk": shlex.join(
-            ws_argv(scenario, 0, settings.seconds)
+        "wrk": shown(
+            ws_argv(scenario, "PORT", settings.seconds)
             if scenario.websocket
             else wrk_argv(scenario, "URL", settings.seconds)
         ),
@@ -219,7 +224,7 @@ def summarise(run: Running, scenario: Scenario, settings: Settings) -> dict[str,
         "status": run.status,
         "reason": run.reason,
         "note": run.launch.note,
-        "command": shlex.join(run.launch.argv),
+        "command": shown(run.launch.argv),
         "url": run.url,
     }
     if run.status != OK or not run.rounds:
@@ -322,7 +327,7 @@ def main() -> int:
     report["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
     if upstream is not None:
         proxy = next(sc for sc in report["scenarios"] if sc["key"] == "proxy")
-        proxy["note"] += f" Upstream command: `{shlex.join(upstream.launch.argv)}`."
+        proxy["note"] += f" Upstream command: `{shown(upstream.launch.argv)}`."
 
     (settings.out / "results.json").write_text(json.dumps(report, indent=1))
     write_reports(report, settings.out, readme=settings.out == BENCH)

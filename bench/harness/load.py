@@ -70,7 +70,7 @@ def wrk_argv(scenario: Scenario, url: str, seconds: float) -> list[str]:
     return [*argv, url]
 
 
-def ws_argv(scenario: Scenario, port: int, seconds: float) -> list[str]:
+def ws_argv(scenario: Scenario, port: int | str, seconds: float) -> list[str]:
     argv = taskset(scenario.pinned, CLIENT_CPU)
     return [*argv, sys.executable, str(BENCH / "wsbench.py"), "--port", str(port), "-d", f"{seconds:g}"]
 

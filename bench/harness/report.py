@@ -117,6 +117,9 @@ METHOD = """\
   last round.
 - x uvicorn: ratio to uvicorn with httptools and uvloop. x best peer: ratio to the fastest server of the
   scenario other than uringasgi (references such as nginx's fixed 200 excluded).
+- Commands below are run from the repository root; the servers run in `bench/apps` with
+  `PYTHONPATH=bench/apps` and `BENCH_WWW=bench/out/work/www` (the files, made at bench time), and the nginx
+  configs are rendered from `bench/nginx/*.conf` into `bench/out/work/nginx/`. Ports are picked free per run.
 - Access logs are off on every server. uvicorn runs `--http httptools --loop uvloop`, uvicorn-h11
   `--http h11 --loop asyncio`, hypercorn `-k uvloop`, granian its defaults (`--interface asgi`).
 - A uringasgi row marked **not built yet** is a feature this build does not have; the reason given is the
