@@ -93,6 +93,8 @@ def uringasgi(ctx: Ctx, app: str, port: int, *, workers: int, extra: list[str] |
         argv += ["--workers", str(workers)]
     elif workers != 1:
         return Launch(URINGASGI, port, argv, needs=("--workers",))
+    if workers != 1 and has_option(ctx.uringasgi_help, "--no-pin"):
+        argv += ["--no-pin"]  # the multi-worker run pins nothing, for every server
     if has_option(ctx.uringasgi_help, "--no-access-log"):
         argv += ["--no-access-log"]
     extra = extra or []
