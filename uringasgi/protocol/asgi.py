@@ -28,9 +28,10 @@ import asyncio
 import errno
 import os
 import struct
+import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from socket import AF_INET, AF_INET6, AF_UNIX, inet_ntop
+from socket import AF_INET, AF_UNIX, inet_ntop
 from typing import Any
 from urllib.parse import unquote
 
@@ -47,8 +48,8 @@ ASGIApp = Callable[
 
 # struct ua_req, as laid out in ring.h: checked against cffi's view of it at import.
 REQ = struct.Struct("=IHBBqHHHHHHHBB16s")
-assert REQ.size == ffi.sizeof("struct ua_req")
-_SPANS: dict[int, struct.Struct] = {}
+assert REQ.size == ffi.sizeof("struct ua_req") and sys.byteorder == "little"
+_LAYOUTS: dict[int, struct.Struct] = {}
 
 EV_REQUEST = lib.UA_EV_REQUEST
 EV_BODY = lib.UA_EV_BODY
@@ -70,10 +71,11 @@ ERROR_500 = b"Internal Server Error"
 ERROR_HEADERS = b"content-type\0text/plain; charset=utf-8\0connection\0close\0"
 
 
-def _spans(n: int) -> struct.Struct:
-    s = _SPANS.get(n)
+def _layout(n: int) -> struct.Struct:
+    """struct ua_req followed by the spans of n headers, unpacked in one call."""
+    s = _LAYOUTS.get(n)
     if s is None:
-        s = _SPANS[n] = struct.Struct(f"={4 * n}H")
+        s = _LAYOUTS[n] = struct.Struct(f"{REQ.format}{4 * n}H")
     return s
 
 
@@ -97,62 +99,44 @@ class ClientDisconnected(OSError):
 
 
 class Cycle:
-    """One request and its response."""
+    """One request and its response.
 
-    __slots__ = (
-        "body",
-        "body_done",
-        "body_ended",
-        "body_size",
-        "complete",
-        "conn",
-        "delivered",
-        "disconnected",
-        "disp",
-        "head_sent",
-        "method",
-        "path",
-        "paused",
-        "scope",
-        "sent",
-        "start_headers",
-        "start_time",
-        "started",
-        "status",
-        "trailer_parts",
-        "trailers",
-        "waiter",
-        "writable",
-    )
+    Its state starts as the class attributes below, so making one costs two stores: most requests never
+    change most of them. (No __slots__: slots cannot have class-level defaults.)
+    """
+
+    body: list[bytes] | None = None  # request body chunks not yet given to the app
+    body_size = 0
+    body_done = True  # the request body has all arrived (on_request clears it when there is a body)
+    delivered = False  # ...and has all been given to the app
+    paused = False  # C was told to stop reading this request's body
+    started = False  # http.response.start seen
+    head_sent = False  # the response head went to C
+    body_ended = False  # the last body message (more_body False) went to C
+    complete = False  # the whole response, trailers included, went to C
+    disconnected = False
+    trailers = False
+    trailer_parts: list[tuple[bytes, int]] | None = None
+    status = 0
+    sent = 0
+    start_headers: Any = ()
+    start_time = 0.0
+    waiter: asyncio.Future[None] | None = None
+    writable: asyncio.Future[None] | None = None
     method: str
     path: str
     scope: Scope
-    start_time: float
 
-    def __init__(self, disp: Dispatcher, conn: int, has_body: bool) -> None:
+    def __init__(self, disp: Dispatcher, conn: int) -> None:
         self.disp = disp
         self.conn = conn
-        self.body: list[bytes] = []
-        self.body_size = 0
-        self.body_done = not has_body
-        self.delivered = False
-        self.complete = False
-        self.disconnected = False
-        self.started = False
-        self.head_sent = False
-        self.body_ended = False
-        self.trailers = False
-        self.trailer_parts: list[tuple[bytes, int]] = []
-        self.paused = False
-        self.status = 0
-        self.sent = 0
-        self.start_headers: Any = ()
-        self.waiter: asyncio.Future[None] | None = None
-        self.writable: asyncio.Future[None] | None = None
 
     # --- events from C -------------------------------------------------------------------------
     def on_body(self, data: bytes) -> None:
-        self.body.append(data)
+        if self.body is None:
+            self.body = [data]
+        else:
+            self.body.append(data)
         self.body_size += len(data)
         if self.body_size > BODY_HIGH_WATER and not self.paused:
             self.paused = True
@@ -184,8 +168,9 @@ class Cycle:
                 if self.complete:
                     return {"type": "http.disconnect"}
             elif self.body or self.body_done:
-                body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
-                self.body = []
+                chunks = self.body
+                body = b"" if not chunks else chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                self.body = None
                 self.body_size = 0
                 self.delivered = self.body_done
                 if self.paused:
@@ -204,15 +189,52 @@ class Cycle:
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
-        if kind == "http.response.body" and self.started and not self.body_ended:
+        if kind == "http.response.body" and self.started and not self.body_ended and not self.trailers:
+            # The common case, inline: one call into C, no further coroutine.
+            if self.disconnected:
+                raise ClientDisconnected()
             body = message.get("body", b"")
+            if type(body) is not bytes:
+                body = bytes(body)
             more = message.get("more_body", False)
-            await self._send_body(body if type(body) is bytes else bytes(body), more)
+            disp = self.disp
+            if self.head_sent:
+                rc = _body(disp.ring, self.conn, body, len(body), SEND_MORE if more else 0)
+            else:
+                self.head_sent = True
+                blob, n = _render_headers(self.start_headers)
+                rc = _respond(
+                    disp.ring,
+                    self.conn,
+                    self.status,
+                    blob,
+                    len(blob),
+                    n,
+                    body,
+                    len(body),
+                    SEND_MORE if more else 0,
+                )
+            if disp.kick is not None:
+                disp.kick()
+            if rc < 0:
+                self._send_failed(rc)
+            self.sent += len(body)
+            if not more:
+                self.body_ended = True
+                self._finish()
+            elif rc > disp.high_water:
+                await self._writable()
         elif kind == "http.response.start" and not self.started:
             self.started = True
             self.status = message["status"]
             self.start_headers = message.get("headers", ())
-            self.trailers = bool(message.get("trailers", False))
+            if message.get("trailers", False):
+                self.trailers = True
+        elif kind == "http.response.body" and self.started and not self.body_ended:
+            body = message.get("body", b"")
+            await self._send_body(
+                body if type(body) is bytes else bytes(body), message.get("more_body", False)
+            )
         else:
             await self._send_extension(kind, message)
 
@@ -267,9 +289,11 @@ class Cycle:
         if kind == "http.response.trailers" and self.trailers and self.body_ended and not self.complete:
             blob, n = _render_headers(message.get("headers", ()))
             if message.get("more_trailers", False):
+                if self.trailer_parts is None:
+                    self.trailer_parts = []
                 self.trailer_parts.append((blob, n))
                 return
-            for part, count in self.trailer_parts:
+            for part, count in self.trailer_parts or ():
                 blob, n = part + blob, count + n
             rc = lib.ua_conn_trailers(self.disp.ring, self.conn, blob, len(blob), n)
             self.disp.kicked()
@@ -337,7 +361,8 @@ class Cycle:
 
     def _finish(self) -> None:
         self.complete = True
-        self._wake()
+        if self.waiter is not None:
+            self._wake()
         disp = self.disp
         if disp.access.enabled:
             scope = self.scope
@@ -378,8 +403,10 @@ class Cycle:
                 self.complete = True
                 if disp.cycles.get(self.conn) is self:
                     del disp.cycles[self.conn]
-        disp.kicked()
-        disp.request_done()
+        if disp.kick is not None:
+            disp.kick()
+        if disp.on_request_done is not None:
+            disp.on_request_done()
 
 
 class Dispatcher:
@@ -454,32 +481,27 @@ class Dispatcher:
                 if w is not None and not w.done():
                     w.set_result(None)
 
-    def _client(self, family: int, addr: bytes, port: int) -> tuple[str, int] | None:
-        key = (family, addr, port)
-        client = self.clients.get(key)
-        if client is None and key not in self.clients:
-            if family == AF_INET:
-                client = (inet_ntop(AF_INET, addr[:4]), port)
-            elif family == AF_INET6:
-                client = (inet_ntop(AF_INET6, addr), port)
-            if len(self.clients) > 4096:  # a cache, not a record of every peer
-                self.clients.clear()
-            self.clients[key] = client
+    def _client(self, key: tuple[int, bytes, int]) -> tuple[str, int]:
+        """scope["client"] for an address not in the cache yet."""
+        family, addr, port = key
+        client = (inet_ntop(family, addr[:4] if family == AF_INET else addr), port)
+        if len(self.clients) > 4096:  # a cache, not a record of every peer
+            self.clients.clear()
+        self.clients[key] = client
         return client
 
     def on_request(self, conn: int, blk: bytes) -> None:
-        (_head_len, n, minor, flags, _clen, mo, ml, po, pl, qo, ql, cport, cfam, listener, caddr) = (
-            REQ.unpack_from(blk)
-        )
+        # n_headers (little-endian, as the struct is native and every supported machine is) is the one
+        # field needed before the rest, spans included, can be unpacked in one call.
+        n = blk[4] | blk[5] << 8
+        fields = _layout(n).unpack_from(blk)
+        (_len, _n, minor, flags, _clen, mo, ml, po, pl, qo, ql, cport, cfam, listener, caddr) = fields[:15]
         base = REQ.size + 8 * n
-        spans = _spans(n).unpack_from(blk, REQ.size)
-        headers = [
-            (
-                blk[base + spans[i] : base + spans[i] + spans[i + 1]],
-                blk[base + spans[i + 2] : base + spans[i + 2] + spans[i + 3]],
-            )
-            for i in range(0, 4 * n, 4)
-        ]
+        headers = []
+        for i in range(15, 15 + 4 * n, 4):
+            no = base + fields[i]
+            vo = base + fields[i + 2]
+            headers.append((blk[no : no + fields[i + 1]], blk[vo : vo + fields[i + 3]]))
         raw_method = blk[base + mo : base + mo + ml]
         method = METHODS.get(raw_method)
         if method is None:
@@ -490,15 +512,21 @@ class Dispatcher:
         path = raw_path.decode("ascii", "surrogateescape")
         if "%" in path:
             path = unquote(path)
-        client = self._client(cfam, caddr, cport) if cfam != AF_UNIX else None
+        key = (cfam, caddr, cport)
+        client = self.clients.get(key)
+        if client is None and cfam != AF_UNIX:
+            client = self._client(key)
         scheme = self.scheme
         if self.proxy_headers and b"forwarded" in blk and client is not None and client[0] in self.trusted:
             scheme, client = self._forwarded(headers, scheme, client)
         root = self.root_path
-        cycle = Cycle(self, conn, bool(flags & F_HAS_BODY))
+        cycle = Cycle(self, conn)
+        if flags & F_HAS_BODY:
+            cycle.body_done = False
         cycle.method = method
         cycle.path = root + path
-        cycle.start_time = time.perf_counter() if self.access.needs_time else 0.0
+        if self.access.needs_time:
+            cycle.start_time = time.perf_counter()
         scope = cycle.scope = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -561,7 +589,3 @@ class Dispatcher:
         """After a call into C made outside a dispatch: under a stock loop, make sure the ring runs."""
         if self.kick is not None:
             self.kick()
-
-    def request_done(self) -> None:
-        if self.on_request_done is not None:
-            self.on_request_done()
