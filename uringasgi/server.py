@@ -117,8 +117,11 @@ class Server:
         sockets: list[socket.socket] | None = None,
         beat_fd: int | None = None,
         fast_log: bool = True,
+        standby_fd: int | None = None,
     ) -> None:
         self.fast_log = fast_log
+        self.standby_fd = standby_fd
+        self.inherited: list[int] = []  # a spare's inherited listener fds
         self.config = config
         self.sockets = sockets
         self.beat_fd = beat_fd
@@ -177,6 +180,7 @@ class Server:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal, sig)
+        self._heartbeat()
         try:
             app = config.load_app()
         except AppImportError as exc:
@@ -189,6 +193,12 @@ class Server:
             error_logger.error("Application startup failed. Exiting. (%s)", exc)
             return EXIT_STARTUP_FAILED
 
+        if self.standby_fd is not None:
+            adopted = await self._standby()
+            if adopted is None:  # stopped while waiting for a slot
+                await lifespan.shutdown()
+                return 0
+            self.sockets = [adopted]
         try:
             sockets = self.sockets if self.sockets is not None else bind(config)
         except OSError as exc:
@@ -251,15 +261,56 @@ class Server:
             await asyncio.sleep(0.05)
             waited += 0.05
 
-    def _beat(self, what: bytes = b".") -> None:
-        """Tell the supervisor this worker's loop still turns (see supervisor.py)."""
+    async def _standby(self) -> socket.socket | None:
+        """A warm spare (see supervisor.py): app imported, lifespan done; wait for a listener to adopt.
+
+        The supervisor writes "FD CPU\n" on the standby pipe when a worker dies; this process then takes
+        over that worker's listener (every listener's fd was inherited) and its CPU (-1: not pinned).
+        """
+        loop = asyncio.get_running_loop()
+        assert self.standby_fd is not None
+        got: asyncio.Future[bytes] = loop.create_future()
+        buf = b""
+
+        def readable() -> None:
+            nonlocal buf
+            data = os.read(self.standby_fd, 64)  # type: ignore[arg-type]
+            buf += data
+            if (b"\n" in buf or not data) and not got.done():
+                got.set_result(buf)
+
+        loop.add_reader(self.standby_fd, readable)
+        self._beat(b"S")
+        stop: asyncio.Future[Any] = loop.create_task(self.should_exit.wait())
+        try:
+            await asyncio.wait([got, stop], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            loop.remove_reader(self.standby_fd)
+            stop.cancel()
+        if not got.done() or not got.result().strip():
+            return None
+        fd_text, cpu_text = got.result().split()[:2]
+        fd, cpu = int(fd_text), int(cpu_text)
+        if cpu >= 0:
+            os.sched_setaffinity(0, {cpu})
+        for other in self.inherited:
+            if other != fd:
+                os.close(other)  # the other slots' listeners are not ours
+        return socket.socket(fileno=fd)
+
+    def _beat(self, what: bytes) -> bool:
+        """Tell the supervisor something: "S" standing by, "R" serving, "." the loop still turns."""
         if self.beat_fd is None or self.should_exit.is_set():
-            return
+            return False
         try:
             os.write(self.beat_fd, what)
         except OSError:
-            return
-        asyncio.get_running_loop().call_later(1.0, self._beat)
+            return False
+        return True
+
+    def _heartbeat(self) -> None:
+        if self._beat(b"."):
+            asyncio.get_running_loop().call_later(1.0, self._heartbeat)
 
     def _announce(self, sockets: list[socket.socket]) -> None:
         error_logger.info("Started server process [%d]", os.getpid())

@@ -8,6 +8,10 @@ Rules:
   - A worker writes b"R" on its heartbeat pipe once it serves, then b"." every second. One that is silent for
     --timeout-worker-healthcheck is killed and replaced. One that dies is replaced, with a growing back-off
     while it keeps dying within a second of its start; if no worker ever got ready, the supervisor gives up.
+  - One warm spare stands by: a worker that has imported the app and run lifespan startup, holding every
+    listener's fd, and that writes b"S" when ready. When a worker dies, the spare is told "FD CPU" on its
+    standby pipe and serves that slot at once (a fresh interpreter takes about half a second to get
+    there), and a new spare is started behind it.
   - INT/TERM: every worker drains and stops; a second INT kills them at once. HUP: each slot gets a new
     worker, and its old one is stopped only once the new one is ready (zero failed requests).
     TTIN/TTOU: one worker more or less.
@@ -143,13 +147,15 @@ def bind_slot(config: Config, port: int) -> socket.socket:
 
 @dataclasses.dataclass
 class Worker:
-    slot: int
+    slot: int  # -1: the spare
     proc: subprocess.Popen[bytes]
     beat_fd: int
     started: float
     last_beat: float
     ready: bool = False
     retiring: bool = False
+    standby_w: int = -1  # the spare's standby pipe (write end)
+    standing_by: bool = False
 
 
 class Supervisor:
@@ -162,6 +168,7 @@ class Supervisor:
         for _ in range(n):
             self._add_listener()
         self.workers: dict[int, Worker] = {}  # by pid
+        self.spare: Worker | None = None
         self.backoff: dict[int, float] = {}
         self.sel = selectors.DefaultSelector()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -178,34 +185,69 @@ class Supervisor:
         self.listeners.append(sock)
 
     # --- workers ---------------------------------------------------------------------------------
+    def _cpu(self, slot: int) -> int | None:
+        return None if self.cpus is None else self.cpus[slot % len(self.cpus)]
+
     def spawn(self, slot: int) -> Worker:
+        """A worker for `slot`, or the spare for slot -1."""
         beat_r, beat_w = os.pipe2(os.O_CLOEXEC)
-        sock = self.listeners[slot]
         env = dict(os.environ)
         config = dataclasses.asdict(self.config)
         config.pop("trusted", None)
-        config["fd"] = sock.fileno()
         config["uds"] = None
-        env["URINGASGI_WORKER"] = json.dumps(
-            {
-                "config": config,
-                "beat_fd": beat_w,
-                "cpu": None if self.cpus is None else self.cpus[slot % len(self.cpus)],
-            }
-        )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uringasgi.supervisor"], env=env, pass_fds=(sock.fileno(), beat_w)
-        )
+        spec: dict[str, Any] = {"config": config, "beat_fd": beat_w, "cpu": None}
+        standby_r = standby_w = -1
+        if slot >= 0:
+            config["fd"] = self.listeners[slot].fileno()
+            spec["cpu"] = self._cpu(slot)
+            fds = [config["fd"], beat_w]
+        else:
+            standby_r, standby_w = os.pipe2(os.O_CLOEXEC)
+            config["fd"] = None
+            spec["standby_fd"] = standby_r
+            spec["listeners"] = [s.fileno() for s in self.listeners]
+            fds = [*spec["listeners"], beat_w, standby_r]
+        env["URINGASGI_WORKER"] = json.dumps(spec)
+        proc = subprocess.Popen([sys.executable, "-m", "uringasgi.supervisor"], env=env, pass_fds=fds)
         os.close(beat_w)
+        if standby_r >= 0:
+            os.close(standby_r)
         now = time.monotonic()
-        w = Worker(slot, proc, beat_r, now, now)
+        w = Worker(slot, proc, beat_r, now, now, standby_w=standby_w)
         self.workers[proc.pid] = w
         self.sel.register(beat_r, selectors.EVENT_READ, w)
+        if slot < 0:
+            self.spare = w
         return w
+
+    def _replace(self, slot: int) -> None:
+        """A worker for `slot` now: the spare if it stands by (then a new spare), else a fresh one."""
+        spare = self.spare
+        if spare is not None and spare.standing_by:
+            cpu = self._cpu(slot)
+            msg = f"{self.listeners[slot].fileno()} {-1 if cpu is None else cpu}\n".encode()
+            try:
+                os.write(spare.standby_w, msg)
+            except OSError:
+                spare = None
+            if spare is not None:
+                os.close(spare.standby_w)
+                spare.standby_w = -1
+                spare.slot = slot
+                spare.standing_by = False
+                self.spare = None
+                self.spawn(-1)
+                return
+        self.spawn(slot)
 
     def _forget(self, w: Worker) -> None:
         self.sel.unregister(w.beat_fd)
         os.close(w.beat_fd)
+        if w.standby_w >= 0:
+            os.close(w.standby_w)
+            w.standby_w = -1
+        if self.spare is w:
+            self.spare = None
         self.workers.pop(w.proc.pid, None)
 
     def _on_beat(self, w: Worker) -> None:
@@ -216,6 +258,8 @@ class Supervisor:
         if not data:
             return  # EOF: the exit is picked up by the reaper
         w.last_beat = time.monotonic()
+        if b"S" in data and w.slot < 0:
+            w.standing_by = True
         if b"R" in data and not w.ready:
             w.ready = True
             self.ever_ready = True
@@ -239,6 +283,10 @@ class Supervisor:
                 continue
             if w.slot >= len(self.listeners):
                 continue  # TTOU removed the slot
+            if w.slot < 0:
+                if self.ever_ready and time.monotonic() - w.started > 1.0:
+                    self.spawn(-1)  # a spare that died young is not replaced: workers will show why
+                continue
             quick = time.monotonic() - w.started < 1.0
             delay = self.backoff.get(w.slot, 0.0)
             if quick:
@@ -252,7 +300,7 @@ class Supervisor:
                 return
             if delay:
                 time.sleep(delay)
-            self.spawn(w.slot)
+            self._replace(w.slot)
 
     def _check_health(self) -> None:
         limit = self.config.timeout_worker_healthcheck
@@ -289,6 +337,7 @@ class Supervisor:
             elif sig == signal.SIGTTIN:
                 self._add_listener()
                 self.spawn(len(self.listeners) - 1)
+                self._renew_spare()  # it holds no fd of the new listener
             elif sig == signal.SIGTTOU and len(self.listeners) > 1:
                 slot = len(self.listeners) - 1
                 for w in list(self.workers.values()):
@@ -296,6 +345,7 @@ class Supervisor:
                         w.retiring = True
                         w.proc.send_signal(signal.SIGTERM)
                 self._close_when_free(self.listeners.pop())
+                self._renew_spare()  # it holds the removed listener's fd
             elif sig == signal.SIGCHLD:
                 pass
 
@@ -303,8 +353,17 @@ class Supervisor:
         # The retiring worker holds its own copy of the fd; closing ours just stops new workers using it.
         sock.close()
 
+    def _renew_spare(self) -> None:
+        old = self.spare
+        if old is not None:
+            old.retiring = True
+            old.proc.send_signal(signal.SIGTERM)
+            self.spare = None
+        self.spawn(-1)
+
     def _replace_all(self) -> None:
         error_logger.info("Replacing workers one slot at a time")
+        self._renew_spare()  # the spare runs the old code too
         for slot in range(len(self.listeners)):
             new = self.spawn(slot)
             deadline = time.monotonic() + 60.0
@@ -330,6 +389,7 @@ class Supervisor:
         error_logger.info("Started parent process [%d]", os.getpid())
         for slot in range(len(self.listeners)):
             self.spawn(slot)
+        self.spawn(-1)
         watcher = self._start_reloader() if self.reload is not None else None
         try:
             while self.workers or not self.stopping:
@@ -403,11 +463,14 @@ def worker_main() -> int:
     fast_log = configure_logging(config.log_config, config.log_level, config.access_log, config.use_colors)
     from uringasgi.server import Server
 
-    beat_fd = spec["beat_fd"]
+    standby_fd = spec.get("standby_fd")
+    if standby_fd is not None:  # the spare: it learns its listener later (Server._standby)
+        server = Server(config, None, beat_fd=spec["beat_fd"], fast_log=fast_log, standby_fd=standby_fd)
+        server.inherited = spec["listeners"]
+        return server.run()
     sock = socket.socket(fileno=config.fd)
     config.fd = None
-    server = Server(config, [sock], beat_fd=beat_fd, fast_log=fast_log)
-    return server.run()
+    return Server(config, [sock], beat_fd=spec["beat_fd"], fast_log=fast_log).run()
 
 
 if __name__ == "__main__":

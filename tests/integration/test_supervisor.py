@@ -87,7 +87,9 @@ def test_killed_worker_is_replaced_within_a_second() -> None:
         took = time.monotonic() - killed_at
         time.sleep(0.5)
     assert new_pid is not None
-    assert took < 1.5, took
+    print(f"replacement served {took:.2f} s after the kill")
+    # The warm spare takes over the dead worker's listener: no interpreter has to start first.
+    assert took < 1.0, took
     # Only what the dead worker had in flight may fail: at most one request per client connection.
     assert len(load.failed) <= 4, load.failed
     assert load.ok > 100
