@@ -152,7 +152,7 @@ class Server:
         loop = UringEventLoop(ring) if config.loop in ("auto", "uring") else loop_factory(config.loop)()
         asyncio.set_event_loop(loop)
         try:
-            code: int = loop.run_until_complete(self.serve(ring))
+            code: int = loop.run_until_complete(self.serve(ring, routes))
             return code
         finally:
             with contextlib.suppress(Exception):
@@ -175,7 +175,7 @@ class Server:
             error_logger.warning("Maximum request limit of %d exceeded. Terminating process.", limit)
             self.should_exit.set()
 
-    async def serve(self, ring: Any) -> int:
+    async def serve(self, ring: Any, routes: Any = None) -> int:
         config = self.config
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -219,6 +219,10 @@ class Server:
             high_water=256 * 1024,
             on_request_done=self._request_done,
         )
+        if routes is not None and dispatcher.access.stream is not None:
+            # Static hits are logged by C, to the same stream, in the same format.
+            dispatcher.access.stream.flush()
+            routes[0].log_to(dispatcher.access.stream.fileno())
         driver = drive_ring(loop, ring, dispatcher.dispatch)
         dispatcher.kick = None if isinstance(loop, UringEventLoop) else driver.kick
         try:

@@ -69,3 +69,13 @@ def test_bad_static_spec_is_one_line(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert "expected /PREFIX=DIRECTORY" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_static_hits_are_in_the_access_log(site: Path) -> None:
+    with serve("raw:hello", "--static", f"/s={site}") as sp:
+        httpx.get(sp.url + "/s/sub/page.txt")
+        httpx.get(sp.url + "/s/nothing-here")
+        httpx.get(sp.url + "/app-route")
+        assert sp.wait_for('"GET /s/sub/page.txt HTTP/1.1" 200 OK')
+        assert sp.wait_for('"GET /s/nothing-here HTTP/1.1" 404 Not Found')
+        assert sp.wait_for('"GET /app-route HTTP/1.1" 200 OK')
