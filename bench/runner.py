@@ -129,7 +129,7 @@ def busy_note(note: str) -> str:
     load = float(Path("/proc/loadavg").read_text().split()[0])
     if load < 0.5:
         return note
-    busy = f"the 1-minute load average was {load:.2f} before the run started: other work shared the CPUs."
+    busy = f"The 1-minute load average was {load:.2f} before the run started: other work shared the CPUs."
     return f"{note} {busy}".strip()
 
 
