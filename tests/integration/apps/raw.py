@@ -191,3 +191,29 @@ async def whoami(scope: Any, receive: Any, send: Any) -> None:
         time.sleep(60)  # a hung worker: its loop stops, and so do its heartbeats
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": str(os.getpid()).encode()})
+
+
+def make_app() -> Any:
+    """For --factory: returns the app."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        import os
+
+        if scope["type"] != "http":
+            return
+        body = ("factory " + os.environ.get("FROM_ENV_FILE", "unset")).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+class ASGI2App:
+    """An ASGI 2 app (a class called with the scope): --interface asgi2."""
+
+    def __init__(self, scope: Any) -> None:
+        self.scope = scope
+
+    async def __call__(self, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"asgi2 " + self.scope["path"].encode()})
