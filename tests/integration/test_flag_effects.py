@@ -84,3 +84,60 @@ def test_timeout_graceful_shutdown_cancels_what_is_left() -> None:
         assert "timeout graceful shutdown exceeded" in sp.output
         # The cancelled request never got its 200: a 500 (it had not started) or a cut connection.
         assert outcome and outcome[0] != 200, outcome
+
+
+def test_use_colors_colours_the_level() -> None:
+    with serve("raw:hello", "--use-colors") as sp:
+        assert "\x1b[32mINFO\x1b[0m:" in sp.output
+    with serve("raw:hello", "--no-use-colors") as sp:
+        assert "\x1b[" not in sp.output
+
+
+def test_backlog_is_the_listen_queue() -> None:
+    with serve("raw:hello", "--backlog", "77") as sp:
+        out = subprocess.run(["ss", "-ltnH", f"sport = :{sp.port}"], capture_output=True, text=True).stdout
+        # For a listening socket, ss shows the backlog as Send-Q.
+        assert out.split()[2] == "77", out
+
+
+def test_limit_max_requests_jitter_bounds() -> None:
+    with serve("raw:hello", "--limit-max-requests", "2", "--limit-max-requests-jitter", "2") as sp:
+        served = 0
+        for _ in range(6):
+            try:
+                httpx.get(sp.url, headers={"Connection": "close"}, timeout=5)
+                served += 1
+            except httpx.HTTPError:
+                break
+            if sp.proc.poll() is not None or sp.wait_for("Maximum request limit", timeout=0.3):
+                break
+        assert 2 <= served <= 4, served
+
+
+def test_reload_include_and_exclude(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(
+        "import pathlib\n"
+        "async def app(scope, receive, send):\n"
+        "    body = (pathlib.Path(__file__).parent / 'greeting.txt').read_bytes()\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': body})\n"
+    )
+    (tmp_path / "greeting.txt").write_text("one")
+    (tmp_path / "notes.md").write_text("x")
+    args = [
+        "--reload",
+        "--reload-dir",
+        str(tmp_path),
+        "--reload-include",
+        "*.txt",
+        "--reload-exclude",
+        "*.md",
+    ]
+    with serve("app:app", *args, cwd=str(tmp_path)) as sp:
+        time.sleep(1.0)
+        (tmp_path / "notes.md").write_text("y")  # excluded: no reload
+        time.sleep(1.5)
+        assert "Changes detected" not in sp.output
+        (tmp_path / "greeting.txt").write_text("two")  # included: reload
+        assert sp.wait_for("Changes detected in", timeout=15)
+        assert "greeting.txt" in sp.output
