@@ -189,7 +189,7 @@ class Cycle:
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
-        if kind == "http.response.body" and self.started and not self.body_ended and not self.trailers:
+        if kind == "http.response.body" and self.started and not self.body_ended:
             # The common case, inline: one call into C, no further coroutine.
             if self.disconnected:
                 raise ClientDisconnected()
@@ -197,23 +197,15 @@ class Cycle:
             if type(body) is not bytes:
                 body = bytes(body)
             more = message.get("more_body", False)
+            # With trailers announced, the response ends with the trailers message, not the last body.
+            flags = SEND_MORE if more or self.trailers else 0
             disp = self.disp
             if self.head_sent:
-                rc = _body(disp.ring, self.conn, body, len(body), SEND_MORE if more else 0)
+                rc = _body(disp.ring, self.conn, body, len(body), flags)
             else:
                 self.head_sent = True
                 blob, n = _render_headers(self.start_headers)
-                rc = _respond(
-                    disp.ring,
-                    self.conn,
-                    self.status,
-                    blob,
-                    len(blob),
-                    n,
-                    body,
-                    len(body),
-                    SEND_MORE if more else 0,
-                )
+                rc = _respond(disp.ring, self.conn, self.status, blob, len(blob), n, body, len(body), flags)
             if disp.kick is not None:
                 disp.kick()
             if rc < 0:
@@ -221,7 +213,8 @@ class Cycle:
             self.sent += len(body)
             if not more:
                 self.body_ended = True
-                self._finish()
+                if not flags:
+                    self._finish()
             elif rc > disp.high_water:
                 await self._writable()
         elif kind == "http.response.start" and not self.started:
@@ -230,37 +223,8 @@ class Cycle:
             self.start_headers = message.get("headers", ())
             if message.get("trailers", False):
                 self.trailers = True
-        elif kind == "http.response.body" and self.started and not self.body_ended:
-            body = message.get("body", b"")
-            await self._send_body(
-                body if type(body) is bytes else bytes(body), message.get("more_body", False)
-            )
         else:
             await self._send_extension(kind, message)
-
-    async def _send_body(self, body: bytes, more: bool) -> None:
-        if self.disconnected:
-            raise ClientDisconnected()
-        # With trailers announced, the response ends with the trailers message, not the last body.
-        flags = SEND_MORE if more or self.trailers else 0
-        disp = self.disp
-        if self.head_sent:
-            rc = _body(disp.ring, self.conn, body, len(body), flags)
-        else:
-            self.head_sent = True
-            blob, n = _render_headers(self.start_headers)
-            rc = _respond(disp.ring, self.conn, self.status, blob, len(blob), n, body, len(body), flags)
-        if disp.kick is not None:
-            disp.kick()
-        if rc < 0:
-            self._send_failed(rc)
-        self.sent += len(body)
-        if not more:
-            self.body_ended = True
-            if not flags:
-                self._finish()
-        elif rc > disp.high_water:
-            await self._writable()
 
     async def _writable(self) -> None:
         """Back-pressure: wait until C has sent enough of what is queued for this connection."""
