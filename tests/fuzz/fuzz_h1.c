@@ -76,6 +76,7 @@ static void record_head(struct transcript *t, const struct ua_head *h, const uin
     }
     for (unsigned i = 0; i < UA_HK_COUNT; i++)
         check(h->known[i] == UA_HK_ABSENT || h->known[i] < h->n_headers, "known index points at a header");
+    tput(t, h->known, UA_HK_COUNT); /* the index too must not depend on the SIMD path or the split */
 }
 
 /* Feed `data` in pieces given by the split pattern (0 = whole), answering each request, into a transcript. */

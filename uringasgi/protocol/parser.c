@@ -21,7 +21,13 @@
  *
  * SIMD: the three byte classes (token, target, field value) are scanned 32 (AVX2), 16 (SSE4.2) or 1 byte at a
  * time. The parse loop is written once and inlined into one function per level with the level a constant, so
- * the level is dispatched once per call. Vector loads stay inside [buf, buf+len): the tails run scalar.
+ * the level is dispatched once per call. Vector loads stay inside [buf, buf+len).
+ *
+ * Fast path: the vector levels first try each line in its common shape, straight through (fast_request_line,
+ * fast_line: no resume state, tails classified by the last 16 bytes instead of a scalar loop, names lowercased
+ * and matched to the known-header index with one vector each). Anything else, an error included, and the same
+ * line is read again from its first byte by the general code below, which alone decides errors; the scalar
+ * level has no fast path, so the fuzz target's scalar-vs-SIMD comparison checks one against the other.
  */
 #include "parser.h"
 
@@ -63,9 +69,9 @@ static inline uint8_t lower(uint8_t c) { return (uint8_t)(c >= 'A' && c <= 'Z' ?
     0xe8, 0xfc, 0xf8, 0xfc, 0xfc, 0xfc, 0xfc, 0xfc, 0xf8, 0xf8, 0xf4, 0x54, 0xd0, 0x54, 0xf4, 0x70
 #define TOK_HI_BYTES 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0, 0, 0, 0, 0, 0, 0, 0
 
-/* Each scanner returns how many leading bytes of p[0..n) are in its class. They only read: names are
- * lowercased once the head is complete (lower_names), because a store into bytes that the next vector load
- * reads again stalls store-to-load forwarding. */
+/* Each scanner returns how many leading bytes of p[0..n) are in its class. They only read: a name is
+ * lowercased once its whole line is accepted (lower_name), so no store lands in bytes a later vector load of
+ * the same line reads again (that would stall store-to-load forwarding). */
 
 static inline size_t scan_token_scalar(const uint8_t *p, size_t n)
 {
@@ -92,97 +98,119 @@ static inline size_t scan_value_scalar(const uint8_t *p, size_t n)
 }
 
 #if UA_X86
-__attribute__((target("sse4.2"))) static inline size_t scan_token_sse42(const uint8_t *p, size_t n)
-{
-    const __m128i lo_tab = _mm_setr_epi8(TOK_LO_BYTES), hi_tab = _mm_setr_epi8(TOK_HI_BYTES);
-    const __m128i nib = _mm_set1_epi8(0x0f);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
-        __m128i a = _mm_shuffle_epi8(lo_tab, _mm_and_si128(v, nib));
-        __m128i b = _mm_shuffle_epi8(hi_tab, _mm_and_si128(_mm_srli_epi16(v, 4), nib));
-        unsigned bad = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(a, b), _mm_setzero_si128()));
-        if (bad)
-            return i + (size_t)__builtin_ctz(bad);
-    }
-    return i + scan_token_scalar(p + i, n - i);
-}
+#define SSE42 __attribute__((target("sse4.2")))
+#define AVX2 __attribute__((target("avx2")))
 
-/* bad target byte: signed b < 0x21 (covers 0x80..0xff) or b == 0x7f */
-__attribute__((target("sse4.2"))) static inline size_t scan_target_sse42(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
-        __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x21)), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
-        unsigned m = (unsigned)_mm_movemask_epi8(bad);
-        if (m)
-            return i + (size_t)__builtin_ctz(m);
-    }
-    return i + scan_target_scalar(p + i, n - i);
-}
+#define CLS_TOKEN 0
+#define CLS_TARGET 1
+#define CLS_VALUE 2
 
-/* bad value byte: 0x00..0x1f except HTAB, or 0x7f; 0x80..0xff (obs-text) is allowed */
-__attribute__((target("sse4.2"))) static inline size_t scan_value_sse42(const uint8_t *p, size_t n)
+/* A bit for each of the 16 bytes that is NOT in the class (cls is a constant at every call).
+ *   token : tchar by two nibble lookups (pshufb)
+ *   target: bad is signed b < 0x21 (covers 0x80..0xff) or b == 0x7f
+ *   value : bad is 0x00..0x1f except HTAB, or 0x7f; 0x80..0xff (obs-text) is allowed */
+SSE42 static inline unsigned bad16(int cls, __m128i v)
 {
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+    __m128i bad;
+    if (cls == CLS_TOKEN) {
+        const __m128i nib = _mm_set1_epi8(0x0f);
+        __m128i a = _mm_shuffle_epi8(_mm_setr_epi8(TOK_LO_BYTES), _mm_and_si128(v, nib));
+        __m128i b = _mm_shuffle_epi8(_mm_setr_epi8(TOK_HI_BYTES), _mm_and_si128(_mm_srli_epi16(v, 4), nib));
+        bad = _mm_cmpeq_epi8(_mm_and_si128(a, b), _mm_setzero_si128());
+    } else if (cls == CLS_TARGET) {
+        bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x21)), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+    } else {
         __m128i ctl = _mm_and_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)), _mm_cmpgt_epi8(v, _mm_set1_epi8(-1)));
         ctl = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\t')), ctl);
-        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(ctl, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f))));
-        if (m)
-            return i + (size_t)__builtin_ctz(m);
+        bad = _mm_or_si128(ctl, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
     }
-    return i + scan_value_scalar(p + i, n - i);
+    return (unsigned)_mm_movemask_epi8(bad);
 }
 
-__attribute__((target("avx2"))) static inline size_t scan_token_avx2(const uint8_t *p, size_t n)
+AVX2 static inline unsigned bad32(int cls, __m256i v)
 {
-    const __m256i lo_tab = _mm256_setr_epi8(TOK_LO_BYTES, TOK_LO_BYTES);
-    const __m256i hi_tab = _mm256_setr_epi8(TOK_HI_BYTES, TOK_HI_BYTES);
-    const __m256i nib = _mm256_set1_epi8(0x0f);
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(p + i));
-        __m256i a = _mm256_shuffle_epi8(lo_tab, _mm256_and_si256(v, nib));
-        __m256i b = _mm256_shuffle_epi8(hi_tab, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
-        unsigned bad =
-            (unsigned)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(a, b), _mm256_setzero_si256()));
-        if (bad)
-            return i + (size_t)__builtin_ctz(bad);
-    }
-    return i + scan_token_sse42(p + i, n - i);
-}
-
-__attribute__((target("avx2"))) static inline size_t scan_target_avx2(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(p + i));
-        __m256i bad = _mm256_or_si256(_mm256_cmpgt_epi8(_mm256_set1_epi8(0x21), v),
-                                      _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7f)));
-        unsigned m = (unsigned)_mm256_movemask_epi8(bad);
-        if (m)
-            return i + (size_t)__builtin_ctz(m);
-    }
-    return i + scan_target_sse42(p + i, n - i);
-}
-
-__attribute__((target("avx2"))) static inline size_t scan_value_avx2(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(p + i));
+    __m256i bad;
+    if (cls == CLS_TOKEN) {
+        const __m256i nib = _mm256_set1_epi8(0x0f);
+        __m256i a = _mm256_shuffle_epi8(_mm256_setr_epi8(TOK_LO_BYTES, TOK_LO_BYTES), _mm256_and_si256(v, nib));
+        __m256i b = _mm256_shuffle_epi8(_mm256_setr_epi8(TOK_HI_BYTES, TOK_HI_BYTES),
+                                        _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
+        bad = _mm256_cmpeq_epi8(_mm256_and_si256(a, b), _mm256_setzero_si256());
+    } else if (cls == CLS_TARGET) {
+        bad = _mm256_or_si256(_mm256_cmpgt_epi8(_mm256_set1_epi8(0x21), v),
+                              _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7f)));
+    } else {
         __m256i ctl = _mm256_and_si256(_mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v),
                                        _mm256_cmpgt_epi8(v, _mm256_set1_epi8(-1)));
         ctl = _mm256_andnot_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('\t')), ctl);
-        unsigned m =
-            (unsigned)_mm256_movemask_epi8(_mm256_or_si256(ctl, _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7f))));
+        bad = _mm256_or_si256(ctl, _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7f)));
+    }
+    return (unsigned)_mm256_movemask_epi8(bad);
+}
+
+SSE42 static inline size_t scan_sse42(int cls, const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        unsigned m = bad16(cls, _mm_loadu_si128((const __m128i *)(p + i)));
         if (m)
             return i + (size_t)__builtin_ctz(m);
     }
-    return i + scan_value_sse42(p + i, n - i);
+    return i + (cls == CLS_TOKEN    ? scan_token_scalar(p + i, n - i)
+                : cls == CLS_TARGET ? scan_target_scalar(p + i, n - i)
+                                    : scan_value_scalar(p + i, n - i));
+}
+
+AVX2 static inline size_t scan_avx2(int cls, const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        unsigned m = bad32(cls, _mm256_loadu_si256((const __m256i *)(p + i)));
+        if (m)
+            return i + (size_t)__builtin_ctz(m);
+    }
+    return i + scan_sse42(cls, p + i, n - i);
+}
+
+/* The fast path's scanner (see find_bad): 32 bytes at a time while 32 are left. 1 with *s at the first byte
+ * outside the class, or 0 with *s at the first byte not looked at. */
+AVX2 static inline int run_avx2(int cls, const uint8_t *buf, size_t *s, size_t end)
+{
+    for (size_t i = *s; i + 32 <= end; i += 32) {
+        unsigned m = bad32(cls, _mm256_loadu_si256((const __m256i *)(buf + i)));
+        if (m) {
+            *s = i + (size_t)__builtin_ctz(m);
+            return 1;
+        }
+        *s = i + 32;
+    }
+    return 0;
+}
+
+/* The first byte of [s, end) outside the class, or end; for the vector levels only (lvl and cls are constants
+ * at every call). No scalar tail: when fewer than 16 bytes are left, the 16 bytes that end at `end` are
+ * classified and the bits before s shifted out, so every load stays inside [buf, buf + end) (the caller makes
+ * sure end >= 16). The first 16 bytes are looked at alone because most fields end inside them. */
+AINLINE size_t find_bad(int lvl, int cls, const uint8_t *buf, size_t s, size_t end)
+{
+    unsigned m;
+    if (s + 16 <= end) {
+        m = bad16(cls, _mm_loadu_si128((const __m128i *)(buf + s)));
+        if (m)
+            return s + (size_t)__builtin_ctz(m);
+        s += 16;
+        if (lvl == UA_SIMD_AVX2 && run_avx2(cls, buf, &s, end))
+            return s;
+        for (; s + 16 <= end; s += 16) {
+            m = bad16(cls, _mm_loadu_si128((const __m128i *)(buf + s)));
+            if (m)
+                return s + (size_t)__builtin_ctz(m);
+        }
+    }
+    if (s >= end)
+        return end;
+    m = bad16(cls, _mm_loadu_si128((const __m128i *)(buf + end - 16))) >> (16 - (end - s));
+    return m ? s + (size_t)__builtin_ctz(m) : end;
 }
 #endif
 
@@ -191,9 +219,9 @@ AINLINE size_t scan_token(int lvl, const uint8_t *p, size_t n)
 {
 #if UA_X86
     if (lvl == UA_SIMD_AVX2)
-        return scan_token_avx2(p, n);
+        return scan_avx2(CLS_TOKEN, p, n);
     if (lvl == UA_SIMD_SSE42)
-        return scan_token_sse42(p, n);
+        return scan_sse42(CLS_TOKEN, p, n);
 #endif
     (void)lvl;
     return scan_token_scalar(p, n);
@@ -203,9 +231,9 @@ AINLINE size_t scan_target(int lvl, const uint8_t *p, size_t n)
 {
 #if UA_X86
     if (lvl == UA_SIMD_AVX2)
-        return scan_target_avx2(p, n);
+        return scan_avx2(CLS_TARGET, p, n);
     if (lvl == UA_SIMD_SSE42)
-        return scan_target_sse42(p, n);
+        return scan_sse42(CLS_TARGET, p, n);
 #endif
     (void)lvl;
     return scan_target_scalar(p, n);
@@ -215,9 +243,9 @@ AINLINE size_t scan_value(int lvl, const uint8_t *p, size_t n)
 {
 #if UA_X86
     if (lvl == UA_SIMD_AVX2)
-        return scan_value_avx2(p, n);
+        return scan_avx2(CLS_VALUE, p, n);
     if (lvl == UA_SIMD_SSE42)
-        return scan_value_sse42(p, n);
+        return scan_sse42(CLS_VALUE, p, n);
 #endif
     (void)lvl;
     return scan_value_scalar(p, n);
@@ -420,6 +448,11 @@ static int te_elem(struct ua_head *h, const uint8_t *p, size_t n, void *arg)
 #define F_HOST_TWICE (1u << 20)
 #define F_PRIVATE (F_TE_MASK | F_SEEN_UPGRADE_HDR | F_HOST_TWICE)
 
+/* Bytes a Host value may not hold: whitespace, and what would end or change the authority (RFC 3986 3.2). */
+static const uint8_t NOT_IN_HOST[256] = {
+    [' '] = 1, ['\t'] = 1, ['/'] = 1, ['\\'] = 1, ['?'] = 1, ['#'] = 1, ['@'] = 1,
+};
+
 static int field_semantics(struct ua_head *h, int id, const uint8_t *v, size_t n, int is_request)
 {
     switch (id) {
@@ -454,6 +487,10 @@ static int field_semantics(struct ua_head *h, int id, const uint8_t *v, size_t n
         return 0;
     }
     case UA_HK_CONNECTION:
+        if (IEQ(v, n, "keep-alive")) { /* the usual whole value, as each_elem would see it */
+            h->flags |= UA_F_CONN_KEEP_ALIVE;
+            return 0;
+        }
         return each_elem(h, v, n, conn_elem, NULL);
     case UA_HK_EXPECT:
         if (IEQ(v, n, "100-continue"))
@@ -465,11 +502,10 @@ static int field_semantics(struct ua_head *h, int id, const uint8_t *v, size_t n
     case UA_HK_HOST:
         if (h->known[UA_HK_HOST] != UA_HK_ABSENT)
             h->flags |= F_HOST_TWICE;
+        uint8_t bad = 0;
         for (size_t i = 0; i < n; i++)
-            if (v[i] == ' ' || v[i] == '\t' || v[i] == '/' || v[i] == '\\' || v[i] == '?' || v[i] == '#' ||
-                v[i] == '@')
-                return UA_PE_HOST;
-        return 0;
+            bad |= NOT_IN_HOST[v[i]];
+        return bad ? UA_PE_HOST : 0;
     default:
         return 0;
     }
@@ -522,32 +558,86 @@ static inline uint32_t lower4(uint32_t x)
     return x | (((ge_a & ~gt_z) & 0x80808080u) >> 2);
 }
 
-/* Once a head is complete, each name is lowercased in place with stores that cover exactly its bytes, so no
- * later load of a neighbouring byte waits on them. ASGI wants lowercase names (and so does the index). */
-static void lower_names(uint8_t *buf, const struct ua_header *hd, unsigned n)
+/* A name (tchars) lowercased in place with stores that cover exactly its bytes. It runs once the name's line
+ * is accepted, so no later load of that line waits on these stores (store-to-load forwarding). ASGI wants
+ * lowercase names. */
+static inline void lower_name(uint8_t *p, size_t k)
 {
-    for (unsigned i = 0; i < n; i++) {
-        uint8_t *p = buf + hd[i].name_off;
-        size_t k = hd[i].name_len;
-        if (k >= 8 && k <= 16) {
-            uint64_t a = lower8(ld64(p)), b = lower8(ld64(p + k - 8));
-            memcpy(p, &a, 8);
-            memcpy(p + k - 8, &b, 8);
-        } else if (k >= 4 && k < 8) {
-            uint32_t a = lower4(ld32(p)), b = lower4(ld32(p + k - 4));
-            memcpy(p, &a, 4);
-            memcpy(p + k - 4, &b, 4);
-        } else {
-            size_t j = 0;
-            for (; j + 8 <= k; j += 8) {
-                uint64_t a = lower8(ld64(p + j));
-                memcpy(p + j, &a, 8);
-            }
-            for (; j < k; j++)
-                p[j] = lower(p[j]);
+    if (k >= 8 && k <= 16) {
+        uint64_t a = lower8(ld64(p)), b = lower8(ld64(p + k - 8));
+        memcpy(p, &a, 8);
+        memcpy(p + k - 8, &b, 8);
+    } else if (k >= 4 && k < 8) {
+        uint32_t a = lower4(ld32(p)), b = lower4(ld32(p + k - 4));
+        memcpy(p, &a, 4);
+        memcpy(p + k - 4, &b, 4);
+    } else {
+        size_t j = 0;
+        for (; j + 8 <= k; j += 8) {
+            uint64_t a = lower8(ld64(p + j));
+            memcpy(p + j, &a, 8);
         }
+        for (; j < k; j++)
+            p[j] = lower(p[j]);
     }
 }
+
+#if UA_X86
+/* Known names of up to 16 bytes by a hash of (first byte, last byte, length), checked by one vector compare.
+ * KH below has no two of them in one slot (a clash is a duplicate initializer: -Woverride-init fails the
+ * build); names over 16 bytes go through known_id(). */
+#define KH(first, last, len) (((unsigned)(first) + 3u * (unsigned)(last) + 45u * (unsigned)(len)) & 63u)
+static const struct {
+    uint8_t name[16] __attribute__((aligned(16)));
+    uint8_t len;
+    uint8_t id;
+} KNOWN16[64] = {
+    [0] = {"if-range", 8, UA_HK_IF_RANGE},
+    [2] = {"range", 5, UA_HK_RANGE},
+    [3] = {"referer", 7, UA_HK_REFERER},
+    [5] = {"trailer", 7, UA_HK_TRAILER},
+    [7] = {"origin", 6, UA_HK_ORIGIN},
+    [11] = {"accept", 6, UA_HK_ACCEPT},
+    [15] = {"expect", 6, UA_HK_EXPECT},
+    [17] = {"content-length", 14, UA_HK_CONTENT_LENGTH},
+    [19] = {"user-agent", 10, UA_HK_USER_AGENT},
+    [28] = {"keep-alive", 10, UA_HK_KEEP_ALIVE},
+    [29] = {"x-real-ip", 9, UA_HK_X_REAL_IP},
+    [31] = {"upgrade", 7, UA_HK_UPGRADE},
+    [32] = {"cookie", 6, UA_HK_COOKIE},
+    [39] = {"forwarded", 9, UA_HK_FORWARDED},
+    [40] = {"content-encoding", 16, UA_HK_CONTENT_ENCODING},
+    [42] = {"if-none-match", 13, UA_HK_IF_NONE_MATCH},
+    [46] = {"content-type", 12, UA_HK_CONTENT_TYPE},
+    [47] = {"connection", 10, UA_HK_CONNECTION},
+    [48] = {"cache-control", 13, UA_HK_CACHE_CONTROL},
+    [49] = {"x-forwarded-for", 15, UA_HK_X_FORWARDED_FOR},
+    [51] = {"accept-language", 15, UA_HK_ACCEPT_LANGUAGE},
+    [52] = {"authorization", 13, UA_HK_AUTHORIZATION},
+    [56] = {"host", 4, UA_HK_HOST},
+    [57] = {"accept-encoding", 15, UA_HK_ACCEPT_ENCODING},
+    [61] = {"te", 2, UA_HK_TE},
+};
+
+/* 16 bytes 0xff then 16 zeros: the 16 bytes at FIRST_N + 16 - k keep the first k bytes of a vector. */
+static const uint8_t FIRST_N[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+/* The name at p (k bytes, 1..16, all tchars) lowercased with one 16-byte load and store; its known-header id,
+ * or -1. The store writes the bytes after the name back unchanged; the caller makes sure all 16 are inside
+ * the accepted line, so no later load overlaps the store. */
+SSE42 static inline int lower_known16(uint8_t *p, size_t k)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)p);
+    __m128i keep = _mm_loadu_si128((const __m128i *)(FIRST_N + 16 - k));
+    unsigned slot = KH(p[0] | 0x20, p[k - 1] | 0x20, k);
+    __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+    v = _mm_or_si128(v, _mm_and_si128(_mm_and_si128(up, keep), _mm_set1_epi8(0x20)));
+    _mm_storeu_si128((__m128i *)p, v);
+    __m128i diff = _mm_xor_si128(_mm_and_si128(v, keep), _mm_load_si128((const __m128i *)KNOWN16[slot].name));
+    return KNOWN16[slot].len == k && _mm_testz_si128(diff, diff) ? KNOWN16[slot].id : -1;
+}
+#endif
 
 /* ---------------------------------------------------------------- field lines */
 
@@ -640,6 +730,53 @@ AINLINE int field_line(int lvl, uint8_t *buf, size_t end, struct resume rs, stru
     return FL_FIELD;
 }
 
+#define FL_SLOW 3 /* fast_line: not the common shape; field_line reads this line instead */
+
+#if UA_X86
+/* The common field line, read straight through by the vector levels: token ":" [SP] value CRLF, with the
+ * whole line inside [0, end) and end >= 16. Anything else (OWS other than one SP, a line cut short, any
+ * byte that is an error) is FL_SLOW, with nothing written, and field_line() reads the line again from its
+ * first byte: it alone decides errors, so each keeps its code. On FL_FIELD the name is lowercased and *id is
+ * its known-header id or -1; on FL_FIELD and FL_END, *next is the first byte after the line. */
+AINLINE int fast_line(int lvl, uint8_t *buf, size_t end, size_t p, struct ua_header *hd, size_t *next, int *id)
+{
+    size_t c = find_bad(lvl, CLS_TOKEN, buf, p, end);
+    if (c == p) {
+        if (buf[p] == '\r' && p + 1 < end && buf[p + 1] == '\n') {
+            *next = p + 2;
+            return FL_END;
+        }
+        return FL_SLOW;
+    }
+    if (c >= end || buf[c] != ':')
+        return FL_SLOW;
+    size_t s = c + 1;
+    if (s < end && buf[s] == ' ')
+        s++;
+    if (s < end && (buf[s] == ' ' || buf[s] == '\t'))
+        return FL_SLOW;
+    size_t e = find_bad(lvl, CLS_VALUE, buf, s, end);
+    if (e + 1 >= end || buf[e] != '\r' || buf[e + 1] != '\n')
+        return FL_SLOW;
+    size_t ve = e;
+    while (ve > s && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t'))
+        ve--;
+    size_t k = c - p;
+    hd->name_off = (uint16_t)p;
+    hd->name_len = (uint16_t)k;
+    hd->value_off = (uint16_t)s;
+    hd->value_len = (uint16_t)(ve - s);
+    *next = e + 2;
+    if (k <= 16 && p + 16 <= e + 2) {
+        *id = lower_known16(buf + p, k);
+    } else {
+        lower_name(buf + p, k);
+        *id = known_id(buf + p, k);
+    }
+    return FL_FIELD;
+}
+#endif
+
 static size_t limit_head(const struct ua_parse_limits *lim)
 {
     return lim->max_head ? lim->max_head : UA_HEAD_MAX;
@@ -673,15 +810,32 @@ AINLINE int parse_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
             break;
         }
         struct ua_header *hd = &h->headers[n < UA_MAX_HEADERS ? n : UA_MAX_HEADERS - 1];
-        r = field_line(lvl, buf, end, rs, hd);
+        int id = -1;
+        r = FL_SLOW;
+#if UA_X86
+        if (lvl != UA_SIMD_SCALAR && sub == SUB_START && end >= 16 && pos < end) {
+            size_t next = 0;
+            r = fast_line(lvl, buf, end, pos, hd, &next, &id);
+            if (r != FL_SLOW)
+                pos = scan = (uint16_t)next;
+        }
+#endif
+        if (r == FL_SLOW) {
+            r = field_line(lvl, buf, end, rs, hd);
+            if (r == FL_FIELD) {
+                lower_name(buf + hd->name_off, hd->name_len);
+                id = known_id(buf + hd->name_off, hd->name_len);
+            }
+        }
         if (r != FL_FIELD)
             break;
-        int id = known_id(buf + hd->name_off, hd->name_len);
         if (id >= 0) {
-            int e = field_semantics(h, id, buf + hd->value_off, hd->value_len, is_request);
-            if (e) {
-                r = -e;
-                break;
+            if (id <= UA_HK_UPGRADE) { /* the ids with semantics come first */
+                int e = field_semantics(h, id, buf + hd->value_off, hd->value_len, is_request);
+                if (e) {
+                    r = -e;
+                    break;
+                }
             }
             if (h->known[id] == UA_HK_ABSENT)
                 h->known[id] = (uint8_t)n;
@@ -696,8 +850,7 @@ AINLINE int parse_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
         return 0;
     if (r < 0)
         return fail(h, -r);
-    lower_names(buf, h->headers, n); /* FL_END */
-    int e = finish(h, is_request);
+    int e = finish(h, is_request); /* FL_END */
     if (e)
         return fail(h, e);
     h->head_len = pos;
@@ -801,6 +954,64 @@ AINLINE int request_line(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
     return 1;
 }
 
+#if UA_X86
+/* The first byte of the request-target at t that is not a target byte (or end, as find_bad), and in *q the
+ * first '?' before it (or SIZE_MAX): one pass finds both. Same loads as find_bad (needs end >= 16). */
+AINLINE size_t find_target(const uint8_t *buf, size_t s, size_t end, size_t *q)
+{
+    *q = SIZE_MAX;
+    for (;;) {
+        size_t at = s + 16 <= end ? s : end - 16, sh = s - at;
+        __m128i v = _mm_loadu_si128((const __m128i *)(buf + at));
+        unsigned bad = bad16(CLS_TARGET, v) >> sh;
+        unsigned qm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('?'))) >> sh;
+        if (bad)
+            qm &= (1u << __builtin_ctz(bad)) - 1;
+        if (qm && *q == SIZE_MAX)
+            *q = s + (size_t)__builtin_ctz(qm);
+        if (bad)
+            return s + (size_t)__builtin_ctz(bad);
+        s += 16 - sh;
+        if (s >= end)
+            return end;
+    }
+}
+
+/* The common request-line, read straight through by the vector levels on a fresh head: token SP origin-form
+ * SP "HTTP/1.1" or "HTTP/1.0" CRLF, whole inside [0, end), end >= 16. 1 when accepted (h filled as
+ * request_line() would fill it), else 0 with nothing written: request_line() then reads the line and alone
+ * decides what is an error. */
+AINLINE int fast_request_line(int lvl, struct ua_head *h, const uint8_t *buf, size_t end,
+                              const struct ua_parse_limits *lim)
+{
+    size_t m = find_bad(lvl, CLS_TOKEN, buf, 0, end);
+    if (m == 0 || m >= end || buf[m] != ' ')
+        return 0;
+    size_t t = m + 1, q;
+    size_t e = find_target(buf, t, end, &q);
+    if (e == t || e + 11 > end || buf[e] != ' ' || buf[t] != '/' || (lim->max_target && e - t > lim->max_target))
+        return 0;
+    uint64_t v = ld64(buf + e + 1);
+    int minor = v == ld64("HTTP/1.1") ? 1 : v == ld64("HTTP/1.0") ? 0 : -1;
+    if (minor < 0 || buf[e + 9] != '\r' || buf[e + 10] != '\n')
+        return 0;
+    h->method = (struct ua_span){0, (uint16_t)m};
+    h->method_id = (uint8_t)method_id(buf, m);
+    h->minor = (uint8_t)minor;
+    h->target = (struct ua_span){(uint16_t)t, (uint16_t)(e - t)};
+    if (q < e) {
+        h->path = (struct ua_span){(uint16_t)t, (uint16_t)(q - t)};
+        h->query = (struct ua_span){(uint16_t)(q + 1), (uint16_t)(e - q - 1)};
+    } else {
+        h->path = h->target;
+        h->query = (struct ua_span){(uint16_t)e, 0};
+    }
+    h->pos = h->scan = (uint16_t)(e + 11);
+    h->sub = SUB_START;
+    return 1;
+}
+#endif
+
 /* "HTTP/1.x SP 3DIGIT SP reason CRLF" (RFC 9112 4); a missing reason with its SP is tolerated. */
 AINLINE int status_line(int lvl, struct ua_head *h, uint8_t *buf, size_t end)
 {
@@ -839,7 +1050,13 @@ AINLINE int parse_head(int lvl, struct ua_head *h, uint8_t *buf, size_t len, con
     size_t max = limit_head(lim);
     size_t end = len < max ? len : max;
     if (h->phase == PH_START) {
-        int r = is_request ? request_line(lvl, h, buf, end, lim) : status_line(lvl, h, buf, end);
+        int r = 0;
+#if UA_X86
+        if (lvl != UA_SIMD_SCALAR && is_request && h->scan == 0 && end >= 16)
+            r = fast_request_line(lvl, h, buf, end, lim);
+#endif
+        if (r == 0)
+            r = is_request ? request_line(lvl, h, buf, end, lim) : status_line(lvl, h, buf, end);
         if (r < 0)
             return fail(h, -r);
         if (r == 0)
@@ -874,10 +1091,10 @@ AINLINE int parse_trailers(int lvl, struct ua_trailers *t, uint8_t *buf, size_t 
             return -EBADMSG;
         }
         if (r == FL_END) {
-            lower_names(buf, t->fields, t->n);
             t->len = t->pos;
             return t->pos;
         }
+        lower_name(buf + hd->name_off, hd->name_len);
         t->n++;
     }
     if (len >= max) {

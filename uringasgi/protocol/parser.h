@@ -1,8 +1,8 @@
 /* HTTP/1.1 head parser (RFC 9112): request and response heads, chunked bodies and trailer sections.
  *
  * It parses in place and never allocates: every field is a span {uint16 off, uint16 len} into the caller's
- * buffer, so a head is at most 65535 bytes. Header names are lowercased in the buffer when the head is
- * complete (ASGI wants lowercase names; this spares a pass in Python).
+ * buffer, so a head is at most 65535 bytes. Header names are lowercased in the buffer as each field line is
+ * accepted (ASGI wants lowercase names; this spares a pass in Python).
  *
  * Incremental: ua_parse_request() returns 0 while the head is incomplete and remembers where it stopped; the
  * caller calls again with the SAME buffer start (bytes already given unchanged: names were lowercased in
