@@ -424,11 +424,31 @@ class Dispatcher:
     def dispatch(self, events: Any, n: int) -> None:
         """Handle one batch from ua_ring_run: called once per loop iteration."""
         cycles = self.cycles
-        for i in range(n):
+        i = 0
+        while i < n:
             ev = events[i]
+            i += 1
             kind = ev.type
             if kind == EV_REQUEST:
-                self.on_request(ev.conn, _buffer(ev.data, ev.len)[:])
+                conn = ev.conn
+                cycle = self.on_request(conn, _buffer(ev.data, ev.len)[:])
+                if cycle is None:
+                    continue
+                # The body that came in with the head is handed over before the app's first step, so an
+                # app that reads it at once (a POST) finishes in that step instead of suspending into a task.
+                while not cycle.body_done and i < n:
+                    ev = events[i]
+                    if ev.conn != conn:
+                        break
+                    kind = ev.type
+                    if kind == EV_BODY:
+                        cycle.on_body(_buffer(ev.data, ev.len)[:])
+                    elif kind == EV_BODY_END:
+                        cycle.on_body_end()
+                    else:
+                        break
+                    i += 1
+                self.start(cycle)
                 continue
             cycle = cycles.get(ev.conn)
             if cycle is None:
@@ -454,7 +474,8 @@ class Dispatcher:
         self.clients[key] = client
         return client
 
-    def on_request(self, conn: int, blk: bytes) -> None:
+    def on_request(self, conn: int, blk: bytes) -> Cycle | None:
+        """A request head: its cycle, to be started; None when it was answered here (503)."""
         # n_headers (little-endian, as the struct is native and every supported machine is) is the one
         # field needed before the rest, spans included, can be unpacked in one call.
         n = blk[4] | blk[5] << 8
@@ -491,7 +512,7 @@ class Dispatcher:
         cycle.path = root + path
         if self.access.needs_time:
             cycle.start_time = time.perf_counter()
-        scope = cycle.scope = {
+        cycle.scope = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
             "http_version": "1.1" if minor else "1.0",
@@ -514,9 +535,13 @@ class Dispatcher:
             body = b"Service Unavailable"
             _respond(self.ring, conn, 503, b"content-type\0text/plain; charset=utf-8\0", 39, 1, body, 19, 0)
             cycle._finish()
-            return
+            return None
+        return cycle
+
+    def start(self, cycle: Cycle) -> None:
+        """Run the app for a request: its first step now, a task only if it suspends."""
         self.running += 1
-        run_eagerly(self.loop, self.app(scope, cycle.receive, cycle.send), cycle.app_done)  # type: ignore[arg-type]
+        run_eagerly(self.loop, self.app(cycle.scope, cycle.receive, cycle.send), cycle.app_done)  # type: ignore[arg-type]
 
     def _forwarded(
         self, headers: list[tuple[bytes, bytes]], scheme: str, client: tuple[str, int] | None
