@@ -70,16 +70,21 @@ def test_two_workers_share_the_port() -> None:
         assert str(sp.proc.pid) not in pids
 
 
-def test_killed_worker_is_replaced_within_a_second() -> None:
+def _children(pid: int) -> set[str]:
+    return set(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+
+
+def test_killed_worker_is_replaced_by_the_warm_spare() -> None:
     with serve("raw:whoami", "--workers", "2", "--no-access-log") as sp, Load(sp.url, clients=4) as load:
         time.sleep(1.0)
         with load.lock:
             before = set(load.pids)  # the load threads add the replacement's pid too, later
+        started = _children(sp.proc.pid)  # the two workers and the warm spare
         victim = int(next(iter(before)))
         os.kill(victim, signal.SIGKILL)
         killed_at = time.monotonic()
         new_pid = None
-        while time.monotonic() - killed_at < 5:
+        while time.monotonic() - killed_at < 10:
             r = httpx.get(sp.url, headers={"Connection": "close"})
             if r.status_code == 200 and r.text not in before:
                 new_pid = r.text
@@ -88,8 +93,11 @@ def test_killed_worker_is_replaced_within_a_second() -> None:
         time.sleep(0.5)
     assert new_pid is not None
     print(f"replacement served {took:.2f} s after the kill")
-    # The warm spare takes over the dead worker's listener: no interpreter has to start first.
-    assert took < 1.0, took
+    # What makes the replacement take well under a second on an idle machine: the process that takes
+    # over the dead worker's listener was already running (the warm spare), so no interpreter and no
+    # app import stand between the kill and the next answer. The time itself is measured, not asserted:
+    # it depends on the machine's load.
+    assert new_pid in started and new_pid not in before, (new_pid, started, before)
     # Only what the dead worker had in flight may fail: at most one request per client connection.
     assert len(load.failed) <= 4, load.failed
     assert load.ok > 100
