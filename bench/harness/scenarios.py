@@ -96,6 +96,16 @@ def hello_launches(*, tls: bool, workers: int) -> Callable[[Ctx, int], list[Laun
     return launches
 
 
+def access_log_launches(ctx: Ctx, port: int) -> list[Launch]:
+    """Hello world with every server writing its access log (to its log file), at its default format."""
+    app = "hello:app"
+    return [
+        uringasgi(ctx, app, port, workers=1, access_log=True),
+        uvicorn(ctx, app, port + 1, h11=False, workers=1, tls=False, access_log=True),
+        granian(ctx, app, port + 3, workers=1, tls=False, access_log=True),
+    ]
+
+
 def static_launches(*, tls: bool) -> Callable[[Ctx, int], list[Launch]]:
     def launches(ctx: Ctx, port: int) -> list[Launch]:
         extra = ["--static", f"/static={ctx.www}", *(uringasgi_tls(ctx) if tls else [])]
@@ -132,6 +142,15 @@ SCENARIOS = [
         hello_launches(tls=False, workers=1),
         references=("nginx",),
         note="nginx returning a fixed 200 is the ceiling one wrk thread can drive; it is not an ASGI peer.",
+    ),
+    Scenario(
+        "hello-log",
+        "Raw ASGI hello world, access log on",
+        "/",
+        same_body(b"Hello, world!"),
+        access_log_launches,
+        note="Each server writes one access line per request to its log file. Compare with the hello world "
+        "rows above (access log off) for what logging costs.",
     ),
     Scenario(
         "fastapi",

@@ -52,9 +52,20 @@ def peer(name: str) -> str:
     return str(PEER_BIN / name)
 
 
-def uvicorn(ctx: Ctx, app: str, port: int, *, h11: bool, workers: int, tls: bool, ws: str = "") -> Launch:
+def uvicorn(
+    ctx: Ctx,
+    app: str,
+    port: int,
+    *,
+    h11: bool,
+    workers: int,
+    tls: bool,
+    ws: str = "",
+    access_log: bool = False,
+) -> Launch:
     argv = [peer("uvicorn"), app, "--host", HOST, "--port", str(port), "--workers", str(workers)]
-    argv += ["--no-access-log", "--log-level", "warning"]
+    # With the access log on, the log level stays at info: uvicorn writes access lines at info.
+    argv += ["--access-log"] if access_log else ["--no-access-log", "--log-level", "warning"]
     argv += ["--http", "h11", "--loop", "asyncio"] if h11 else ["--http", "httptools", "--loop", "uvloop"]
     if ws:
         argv += ["--ws", ws]
@@ -63,9 +74,12 @@ def uvicorn(ctx: Ctx, app: str, port: int, *, h11: bool, workers: int, tls: bool
     return Launch("uvicorn-h11" if h11 else UVICORN, port, argv)
 
 
-def granian(ctx: Ctx, app: str, port: int, *, workers: int, tls: bool, static: bool = False) -> Launch:
+def granian(
+    ctx: Ctx, app: str, port: int, *, workers: int, tls: bool, static: bool = False, access_log: bool = False
+) -> Launch:
     argv = [peer("granian"), "--interface", "asgi", "--host", HOST, "--port", str(port)]
-    argv += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    argv += ["--workers", str(workers), "--access-log" if access_log else "--no-access-log"]
+    argv += ["--log-level", "warning"]
     if static:
         argv += ["--static-path-route", "/static", "--static-path-mount", str(ctx.www)]
     if tls:
@@ -86,7 +100,9 @@ def has_option(help_text: str, option: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", help_text) is not None
 
 
-def uringasgi(ctx: Ctx, app: str, port: int, *, workers: int, extra: list[str] | None = None) -> Launch:
+def uringasgi(
+    ctx: Ctx, app: str, port: int, *, workers: int, extra: list[str] | None = None, access_log: bool = False
+) -> Launch:
     argv = [*ctx.uringasgi, app, "--host", HOST, "--port", str(port)]
     # Options that only tune the run are passed when this build has them; serving does not depend on them.
     if has_option(ctx.uringasgi_help, "--workers"):
@@ -95,7 +111,7 @@ def uringasgi(ctx: Ctx, app: str, port: int, *, workers: int, extra: list[str] |
         return Launch(URINGASGI, port, argv, needs=("--workers",))
     if workers != 1 and has_option(ctx.uringasgi_help, "--no-pin"):
         argv += ["--no-pin"]  # the multi-worker run pins nothing, for every server
-    if has_option(ctx.uringasgi_help, "--no-access-log"):
+    if not access_log and has_option(ctx.uringasgi_help, "--no-access-log"):
         argv += ["--no-access-log"]
     extra = extra or []
     needs = tuple(a for a in extra if a.startswith("--"))
