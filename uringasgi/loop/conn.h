@@ -1,4 +1,4 @@
-/* A connection slot, shared by conn.c (lifecycle, input), send.c (output), timer.c and splice.c.
+/* A connection slot, shared by conn.c (lifecycle, input), send.c (output), timer.c and sendfile.c.
  * Not seen by cffi. The rules of a connection's life are at the top of conn.c. */
 #ifndef UA_CONN_H
 #define UA_CONN_H
@@ -28,6 +28,7 @@
 #define C_RESP 0x4000          /* Python started the response (ua_conn_respond with a final status) */
 #define C_HAS_BODY 0x8000      /* the held request has a body: BODY_END is owed */
 #define C_LOOPBACK 0x10000     /* the peer is 127.0.0.0/8 or ::1 (send.c: no SEND_ZC by default) */
+#define C_NONBLOCK 0x20000     /* the socket is O_NONBLOCK (sendfile.c) */
 
 /* timer kinds (timer.c) */
 #define T_NONE 0
@@ -35,17 +36,15 @@
 #define T_HEAD 2  /* a request head has started and not ended */
 #define T_WRITE 3 /* output queued: no send progress for write_timeout_ms */
 
-/* One piece of output: response head and body bytes, a chunk frame, or a file range to splice. */
+/* One piece of output: response head and body bytes, a chunk frame, or a file range (sendfile.c). */
 struct ua_out {
     struct ua_out *next;
     uint64_t off;     /* bytes already sent */
     uint32_t len;     /* bytes in data (0 for a file range) */
     uint32_t refs;    /* SEND_ZC notifications still owed for this memory */
     uint8_t retired;  /* out of the queue, freed when refs reaches 0 */
-    int file_fd;      /* >= 0: a file range sent by splice (splice.c); the engine owns the fd */
-    int pipe;         /* index into the ring's pipe slots while a transfer holds one, else -1 */
+    int file_fd;      /* >= 0: a file range sent by sendfile (sendfile.c); the engine owns the fd */
     uint64_t file_off, file_len;
-    uint64_t in_pipe; /* bytes spliced from the file into the pipe and not yet out to the socket */
     uint8_t data[];
 };
 
@@ -70,8 +69,6 @@ struct ua_conn {
     uint64_t out_bytes;  /* unsent bytes queued */
     uint64_t body_sent;  /* body bytes of the current response, for content-length framing */
     uint32_t zc_pending; /* SEND_ZC notifications owed */
-    uint8_t splice_n;    /* splice SQEs of the current transfer step still in the kernel */
-    int splice_err;      /* first error of the current step */
     struct msghdr msg;   /* the in-flight sendmsg: the kernel reads these until it completes */
     struct iovec iov[16];
 
@@ -127,8 +124,9 @@ void send_zc_fini(struct ua_ring *r);
 void timer_set(struct ua_ring *r, struct ua_conn *c, uint8_t kind, int refresh);
 void timer_update(struct ua_ring *r, struct ua_conn *c); /* pick the kind from the connection's state */
 
-/* splice.c */
-void splice_start(struct ua_ring *r, struct ua_conn *c, struct ua_out *o); /* counts its own ops */
-void splice_release(struct ua_ring *r, struct ua_out *o);
+/* sendfile.c */
+int file_next(const struct ua_out *o);           /* o is a file range, or the piece just before one */
+void file_send(struct ua_ring *r, struct ua_conn *c); /* instead of a send SQE; counts its own op */
+void file_release(struct ua_out *o);             /* closes the range's fd, if any */
 
 #endif

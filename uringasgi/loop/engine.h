@@ -1,4 +1,4 @@
-/* The engine's inside: what ring.c, conn.c, bufring.c, send.c, timer.c and splice.c share.
+/* The engine's inside: what ring.c, conn.c, bufring.c, send.c, timer.c and sendfile.c share.
  * Nothing here is seen by cffi (no cdef markers): Python knows only ring.h.
  *
  * user_data layout, for every SQE the engine submits:
@@ -28,8 +28,7 @@ enum ua_op {
     OP_CANCEL,      /* async cancel of a connection's operations */
     OP_POLL,        /* one-shot poll for a third-party fd; id = fd, aux = sequence */
     OP_POLL_REMOVE, /* removal of a poll that Python no longer wants */
-    OP_SPLICE_IN,   /* file -> pipe (linked to OP_SPLICE_OUT) */
-    OP_SPLICE_OUT,  /* pipe -> socket */
+    OP_FILE,        /* sendfile.c: POLLOUT for a file range's socket, or a NOP to yield the loop */
     OP_NOP,         /* ua_ring_debug_stale: a NOP that completes as a late recv of a closed conn */
     OP_QUIET,       /* a completion with nothing left to do (cancel-all at teardown) */
 };
@@ -120,12 +119,6 @@ struct ua_pollent {
 struct ua_conn;
 struct ua_out;
 
-struct ua_pipe {
-    int rd, wr;
-    uint32_t size;
-    uint8_t free;
-};
-
 struct ua_zc_rec {
     struct ua_out *out;
     uint32_t next_free;
@@ -182,10 +175,6 @@ struct ua_ring {
     struct ua_zc_rec *zc;
     uint32_t n_zc, zc_free; /* zc_free: head of the free list through ua_zc_rec.next_free, or UINT32_MAX */
 
-    /* splice (splice.c): the pipe pool */
-    struct ua_pipe *pipes;
-    uint32_t n_pipes, cap_pipes;
-
     struct ua_h1_settings h1set; /* limits and the cached date, shared by every connection */
 
     struct ua_routes *routes; /* routes/serve.c: requests answered in C; NULL: every request is Python's */
@@ -214,9 +203,8 @@ int ua_conns_pending(struct ua_ring *r); /* work that ua_conns_work could not fi
 /* send.c */
 void ua_on_send(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
 
-/* splice.c */
-void ua_on_splice(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
-void ua_pipes_fini(struct ua_ring *r);
+/* sendfile.c */
+void ua_on_file(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
 
 /* timer.c */
 void ua_conns_timers(struct ua_ring *r);

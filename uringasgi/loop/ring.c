@@ -334,7 +334,6 @@ void ua_ring_free(struct ua_ring *r)
     }
     ua_conns_fini(r);
     ua_bufring_fini(&r->bufs);
-    ua_pipes_fini(r);
     ua_routes_free(r);
     if (r->wake_fd >= 0)
         close(r->wake_fd);
@@ -533,9 +532,8 @@ static void dispatch(struct ua_ring *r, struct io_uring_cqe *cqe)
     case OP_POLL_REMOVE:
     case OP_QUIET:
         break;
-    case OP_SPLICE_IN:
-    case OP_SPLICE_OUT:
-        ua_on_splice(r, ud, res, flags);
+    case OP_FILE:
+        ua_on_file(r, ud, res, flags);
         break;
     default:
         break;

@@ -140,14 +140,14 @@ int ua_ring_poll(struct ua_ring *r, int fd, uint32_t events);
  *   - UA_EV_WRITABLE follows a call that returned >= out_high_water, once the queue is at out_low_water.
  *   - A status < 200 (103 Early Hints) is sent at once and the final response is still owed.
  *   - Errors h1 finds in a request head (400, 413, 414, 431, 501, 505) are answered in C and never reach
- *     Python. Large bodies, file ranges and SEND_ZC are the engine's business (send.c, splice.c). */
+ *     Python. Large bodies, file ranges and SEND_ZC are the engine's business (send.c, sendfile.c). */
 int ua_conn_respond(struct ua_ring *r, uint32_t conn, int status, const uint8_t *headers, uint32_t headers_len,
                     uint32_t n_headers, const uint8_t *body, uint32_t body_len, uint32_t flags);
 int ua_conn_body(struct ua_ring *r, uint32_t conn, const uint8_t *body, uint32_t body_len, uint32_t flags);
 int ua_conn_want_body(struct ua_ring *r, uint32_t conn, int want); /* 1: send 100-continue if owed, read on */
 int ua_conn_close(struct ua_ring *r, uint32_t conn); /* abort: no more is sent; 0 also when already gone */
-/* Added to the contract: send length bytes of the file fd from offset as (part of) the body, by splice
- * (file -> pipe -> socket, the bytes never enter user space). Like ua_conn_body: after ua_conn_respond
+/* Added to the contract: send length bytes of the file fd from offset as (part of) the body, by sendfile
+ * (sendfile.c: the bytes never enter user space). Like ua_conn_body: after ua_conn_respond
  * with UA_SEND_MORE; flags UA_SEND_MORE if more body follows. The engine owns fd from this call on, even
  * when it fails, and closes it once sent. Returns bytes still queued (the file range counts in full). */
 int ua_conn_sendfile(struct ua_ring *r, uint32_t conn, int fd, uint64_t offset, uint64_t length, uint32_t flags);

@@ -67,8 +67,7 @@ struct ua_out *out_new(uint32_t len)
     o->refs = 0;
     o->retired = 0;
     o->file_fd = -1;
-    o->pipe = -1;
-    o->file_off = o->file_len = o->in_pipe = 0;
+    o->file_off = o->file_len = 0;
     return o;
 }
 
@@ -78,14 +77,13 @@ static uint64_t out_left(const struct ua_out *o)
 }
 
 /* A piece leaves the queue; its memory goes once no SEND_ZC notification is owed for it. */
-static void out_retire(struct ua_ring *r, struct ua_out *o)
+static void out_retire(struct ua_out *o)
 {
     if (o->refs) {
         o->retired = 1;
         return;
     }
-    if (o->file_fd >= 0)
-        splice_release(r, o);
+    file_release(o);
     free(o);
 }
 
@@ -103,10 +101,11 @@ void send_queue(struct ua_ring *r, struct ua_conn *c, struct ua_out *o)
 
 void send_free_all(struct ua_ring *r, struct ua_conn *c)
 {
+    (void)r;
     struct ua_out *o = c->out_head;
     while (o) {
         struct ua_out *n = o->next;
-        out_retire(r, o);
+        out_retire(o);
         o = n;
     }
     c->out_head = c->out_tail = NULL;
@@ -133,7 +132,7 @@ void send_zc_fini(struct ua_ring *r)
     for (uint32_t i = 0; i < r->n_zc; i++) {
         struct ua_out *o = r->zc[i].out;
         if (o && --o->refs == 0 && o->retired)
-            out_retire(r, o);
+            out_retire(o);
     }
     free(r->zc);
     r->zc = NULL;
@@ -172,7 +171,7 @@ static void zc_rec_done(struct ua_ring *r, uint32_t i)
     r->zc[i].next_free = r->zc_free;
     r->zc_free = i;
     if (--o->refs == 0 && o->retired)
-        out_retire(r, o);
+        out_retire(o);
 }
 
 /* ---- sending ---- */
@@ -183,8 +182,8 @@ void send_kick(struct ua_ring *r, struct ua_conn *c)
         return;
     struct ua_out *o = c->out_head;
     uint32_t id = conn_id(r, c);
-    if (o->file_fd >= 0) {
-        splice_start(r, c, o);
+    if (file_next(o)) {
+        file_send(r, c);
         return;
     }
     if (o->len - o->off >= zc_threshold(r, c)) {
@@ -233,7 +232,7 @@ void send_progress(struct ua_ring *r, struct ua_conn *c, uint64_t n)
         c->out_head = o->next;
         if (!c->out_head)
             c->out_tail = NULL;
-        out_retire(r, o);
+        out_retire(o);
     }
     timer_set(r, c, T_WRITE, 1);
     if ((c->flags & C_WANT_WR) && c->out_bytes <= r->cfg.out_low_water) {

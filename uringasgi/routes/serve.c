@@ -7,13 +7,13 @@
  * - The mount writes the whole response head (the engine's server and date lines and the configured
  *   extra headers included) and a small body into a scratch buffer; the bytes are copied into one output
  *   piece, so head and body leave in one send. A larger body that the cache holds in memory is copied into
- *   a second piece; a file range becomes a splice piece with its own dup of the cached fd, so the cache
+ *   a second piece; a file range becomes a sendfile piece with its own dup of the cached fd, so the cache
  *   may close or replace its fd while the transfer runs. Either way the plan is released before return.
  * - h1's response side is told through ua_h1_respond() (into a throwaway buffer) with the same length
  *   the head announces, so keep-alive, pipelining and the framing checks work exactly as for a response
  *   from Python; the connection closes when h1 says so (Connection: close, HTTP/1.0 without keep-alive, a
  *   body still expected behind 100-continue). A file that ends early is the engine's to handle: the
- *   splice reads 0 and the connection is aborted, since the announced length can no longer be met.
+ *   sendfile returns 0 and the connection is aborted, since the announced length can no longer be met.
  * - The access log line of a hit is formatted here, into a buffer that ua_routes_log_flush() writes: no
  *   Python, and one write per loop iteration rather than one per request.
  */
