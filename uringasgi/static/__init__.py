@@ -41,7 +41,10 @@ class StaticSettings:
     precompressed: bool = True  # send .br/.gz siblings to clients that accept them
     cache_entries: int = 512  # open-file cache entries (so also at most that many fds per mount)
     cache_bytes: int = 16 << 20  # memory for small bodies and brotli copies, per mount
-    small_max: int = 32 << 10  # files up to this size live in memory; the head and body leave in one send
+    # Files up to small_max live in memory and the head and body leave in one send; larger ones go by
+    # sendfile. Measured (6.18, loopback, wrk -c64, server CPU per request, memory vs sendfile): 4 KiB 11 vs
+    # 21 us, 8 KiB 24 vs 22, 16 KiB 30 vs 21, 32 KiB 34 vs 21, 100 KiB 129 vs 40.
+    small_max: int = 8 << 10
     valid_ms: int = 1000  # a cached file is checked against the disk at most this often
     compress_min: int = 1024
     compress_max: int = 4 << 20
