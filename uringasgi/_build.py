@@ -71,6 +71,9 @@ def make_ffi(absolute: bool = False) -> FFI:
         include_dirs=[str(PKG)],
         extra_compile_args=cflags + _pkg_config("--cflags", *LIBS),
         extra_link_args=ldflags + _pkg_config("--libs", *LIBS),
+        # protocol/asgi.c uses the full C API (macros, PyTuple_SET_ITEM...), so the module is built for
+        # this interpreter, never as abi3: pip's build and the in-place one make the same module.
+        py_limited_api=False,
     )
     return ffi
 

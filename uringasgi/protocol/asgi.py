@@ -1,7 +1,9 @@
 """ASGI HTTP: the scope, receive() and send(), over the ring's connections.
 
-One `Dispatcher` per worker gets every batch of engine events in one call (`dispatch`). A request event
-becomes a scope built from one copy of the head block; the app's coroutine is stepped at once inside a copied
+One `Dispatcher` per worker gets every batch of engine events in one call (`dispatch`). The whole batch is
+turned into Python objects by one call into C (`_core.asgi.batch`, protocol/asgi.c): a request event comes
+back as its complete scope. A response head goes to the engine in one call too (`_core.asgi.respond`, which
+takes the app's header list as it is). The app's coroutine is stepped at once inside a copied
 context, as a task's first step would be, and a task is made only if it suspends (see eager.py).
 
 The cycle of one request, the rules:
@@ -27,14 +29,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import struct
-import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from socket import AF_INET, AF_UNIX, inet_ntop
 from typing import Any
-from urllib.parse import unquote
 
+from uringasgi import _core
 from uringasgi._core import ffi, lib
 from uringasgi.logs import error_logger
 from uringasgi.protocol.accesslog import AccessLog
@@ -46,10 +45,10 @@ ASGIApp = Callable[
     [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
 ]
 
-# struct ua_req, as laid out in ring.h: checked against cffi's view of it at import.
-REQ = struct.Struct("=IHBBqHHHHHHHBB16s")
-assert REQ.size == ffi.sizeof("struct ua_req") and sys.byteorder == "little"
-_LAYOUTS: dict[int, struct.Struct] = {}
+lib.ua_asgi_init()  # done by eager.py's import already; raises there if it fails
+_c: Any = _core.asgi
+_batch = _c.batch
+_respond = _c.respond
 
 EV_REQUEST = lib.UA_EV_REQUEST
 EV_BODY = lib.UA_EV_BODY
@@ -60,27 +59,19 @@ F_KEEP_ALIVE = lib.UA_REQ_KEEP_ALIVE
 F_EXPECT = lib.UA_REQ_EXPECT_CONTINUE
 F_HAS_BODY = lib.UA_REQ_HAS_BODY
 SEND_MORE = lib.UA_SEND_MORE
+_EINVAL = -errno.EINVAL
+F_FORWARDED = 0x100  # added by _core.asgi.batch: a Forwarded or X-Forwarded-For/-Proto header is present
 
 BODY_HIGH_WATER = 64 * 1024  # buffered request body at which C stops reading for this request
-METHODS: dict[bytes, str] = {}
-_buffer = ffi.buffer
-_respond = lib.ua_conn_respond
 _body = lib.ua_conn_body
 
 ERROR_500 = b"Internal Server Error"
-ERROR_HEADERS = b"content-type\0text/plain; charset=utf-8\0connection\0close\0"
-
-
-def _layout(n: int) -> struct.Struct:
-    """struct ua_req followed by the spans of n headers, unpacked in one call."""
-    s = _LAYOUTS.get(n)
-    if s is None:
-        s = _LAYOUTS[n] = struct.Struct(f"{REQ.format}{4 * n}H")
-    return s
+ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
+BUSY_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
 
 
 def _render_headers(headers: Any) -> tuple[bytes, int]:
-    """The app's headers as "name\\0value\\0..." for C, which validates them (no CR, LF or NUL)."""
+    """Trailers as "name\\0value\\0..." for C, which validates them (no CR, LF or NUL)."""
     flat: list[bytes] = []
     for name, value in headers:
         flat.append(name)
@@ -123,13 +114,19 @@ class Cycle:
     start_time = 0.0
     waiter: asyncio.Future[None] | None = None
     writable: asyncio.Future[None] | None = None
-    method: str
-    path: str
-    scope: Scope
 
-    def __init__(self, disp: Dispatcher, conn: int) -> None:
+    def __init__(self, disp: Dispatcher, conn: int, scope: Scope) -> None:
         self.disp = disp
         self.conn = conn
+        self.scope = scope
+
+    @property
+    def method(self) -> str:
+        return str(self.scope["method"])
+
+    @property
+    def path(self) -> str:
+        return str(self.scope["path"])
 
     # --- events from C -------------------------------------------------------------------------
     def on_body(self, data: bytes) -> None:
@@ -203,9 +200,10 @@ class Cycle:
             if self.head_sent:
                 rc = _body(disp.ring, self.conn, body, len(body), flags)
             else:
-                self.head_sent = True
-                blob, n = _render_headers(self.start_headers)
-                rc = _respond(disp.ring, self.conn, self.status, blob, len(blob), n, body, len(body), flags)
+                # A TypeError here, or -EINVAL (a bad header), means nothing reached the client: the app's
+                # error still gets its 500.
+                rc = _respond(disp.ring_addr, self.conn, self.status, self.start_headers, body, flags)
+                self.head_sent = rc != _EINVAL
             if disp.kick is not None:
                 disp.kick()
             if rc < 0:
@@ -239,8 +237,8 @@ class Cycle:
         if kind == "http.response.early_hint" and not self.started:
             # 103 Early Hints (RFC 8297); HTTP/1.0 has no interim responses, so it gets none.
             if self.scope["http_version"] != "1.0" and not self.disconnected:
-                blob, n = _render_headers([(b"link", link) for link in message.get("links", ())])
-                rc = _respond(self.disp.ring, self.conn, 103, blob, len(blob), n, b"", 0, 0)
+                links = [(b"link", link) for link in message.get("links", ())]
+                rc = _respond(self.disp.ring_addr, self.conn, 103, links, b"", 0)
                 self.disp.kicked()
                 if rc < 0:
                     self._send_failed(rc)
@@ -292,8 +290,7 @@ class Cycle:
             headers = list(self.start_headers)
             if not more and not any(name.lower() == b"content-length" for name, _ in headers):
                 headers.append((b"content-length", b"%d" % count))
-            blob, n = _render_headers(headers)
-            rc = _respond(disp.ring, self.conn, self.status, blob, len(blob), n, b"", 0, SEND_MORE)
+            rc = _respond(disp.ring_addr, self.conn, self.status, headers, b"", SEND_MORE)
             if rc < 0:
                 os.close(fd)
                 disp.kicked()
@@ -361,7 +358,7 @@ class Cycle:
                     error_logger.error("ASGI callable returned without completing response.")
                 self.head_sent = True
                 self.status = 500
-                _respond(disp.ring, self.conn, 500, ERROR_HEADERS, len(ERROR_HEADERS), 2, ERROR_500, 21, 0)
+                _respond(disp.ring_addr, self.conn, 500, ERROR_HEADERS, ERROR_500, 0)
                 self._finish()
             else:
                 self.complete = True
@@ -395,6 +392,7 @@ class Dispatcher:
     ) -> None:
         self.loop = loop
         self.ring = ring
+        self.ring_addr = int(ffi.cast("uintptr_t", ring))
         self.app = app
         self.servers = servers
         self.root_path = root_path
@@ -409,7 +407,6 @@ class Dispatcher:
         self.on_request_done = on_request_done
         self.cycles: dict[int, Cycle] = {}
         self.running = 0
-        self.clients: dict[tuple[int, bytes, int], tuple[str, int] | None] = {}
         # Each one is advertised because it works: see tests/integration/test_extensions.py.
         self.extensions: dict[str, Any] = {
             "http.response.pathsend": {},
@@ -417,32 +414,46 @@ class Dispatcher:
             "http.response.trailers": {},
             "http.response.early_hint": {},
         }
+        # What every scope of this worker shares (see asgi.c).
+        self.ctx = _c.context(
+            list(servers),
+            scheme,
+            root_path,
+            self.raw_root,
+            self.state,
+            self.extensions,
+            {"version": "3.0", "spec_version": "2.4"},
+        )
+        self._events: Any = None  # the event array last seen, and its address for C
+        self._events_addr = 0
         # Under a stock loop (--loop asyncio/uvloop) the ring runs only when kicked; the native loop runs
         # it every iteration, so this stays None there and costs nothing.
         self.kick: Callable[[], None] | None = None
 
     def dispatch(self, events: Any, n: int) -> None:
         """Handle one batch from ua_ring_run: called once per loop iteration."""
+        if events is not self._events:  # the same array every iteration, in practice
+            self._events = events
+            self._events_addr = int(ffi.cast("uintptr_t", events))
         cycles = self.cycles
+        batch = _batch(self.ctx, self._events_addr, n)
+        count = len(batch)
         i = 0
-        while i < n:
-            ev = events[i]
+        while i < count:
+            kind, conn, payload, flags = batch[i]
             i += 1
-            kind = ev.type
             if kind == EV_REQUEST:
-                conn = ev.conn
-                cycle = self.on_request(conn, _buffer(ev.data, ev.len)[:])
+                cycle = self.on_request(conn, payload, flags)
                 if cycle is None:
                     continue
                 # The body that came in with the head is handed over before the app's first step, so an
                 # app that reads it at once (a POST) finishes in that step instead of suspending into a task.
-                while not cycle.body_done and i < n:
-                    ev = events[i]
-                    if ev.conn != conn:
+                while not cycle.body_done and i < count:
+                    kind, next_conn, payload, _ = batch[i]
+                    if next_conn != conn:
                         break
-                    kind = ev.type
                     if kind == EV_BODY:
-                        cycle.on_body(_buffer(ev.data, ev.len)[:])
+                        cycle.on_body(payload)
                     elif kind == EV_BODY_END:
                         cycle.on_body_end()
                     else:
@@ -450,90 +461,37 @@ class Dispatcher:
                     i += 1
                 self.start(cycle)
                 continue
-            cycle = cycles.get(ev.conn)
+            cycle = cycles.get(conn)
             if cycle is None:
                 continue
             if kind == EV_BODY:
-                cycle.on_body(_buffer(ev.data, ev.len)[:])
+                cycle.on_body(payload)
             elif kind == EV_BODY_END:
                 cycle.on_body_end()
             elif kind == EV_DISCONNECT:
                 cycle.on_disconnect()
-                del cycles[ev.conn]
+                del cycles[conn]
             elif kind == EV_WRITABLE:
                 w = cycle.writable
                 if w is not None and not w.done():
                     w.set_result(None)
 
-    def _client(self, key: tuple[int, bytes, int]) -> tuple[str, int]:
-        """scope["client"] for an address not in the cache yet."""
-        family, addr, port = key
-        client = (inet_ntop(family, addr[:4] if family == AF_INET else addr), port)
-        if len(self.clients) > 4096:  # a cache, not a record of every peer
-            self.clients.clear()
-        self.clients[key] = client
-        return client
-
-    def on_request(self, conn: int, blk: bytes) -> Cycle | None:
+    def on_request(self, conn: int, scope: Scope, flags: int) -> Cycle | None:
         """A request head: its cycle, to be started; None when it was answered here (503)."""
-        # n_headers (little-endian, as the struct is native and every supported machine is) is the one
-        # field needed before the rest, spans included, can be unpacked in one call.
-        n = blk[4] | blk[5] << 8
-        fields = _layout(n).unpack_from(blk)
-        (_len, _n, minor, flags, _clen, mo, ml, po, pl, qo, ql, cport, cfam, listener, caddr) = fields[:15]
-        base = REQ.size + 8 * n
-        headers = []
-        for i in range(15, 15 + 4 * n, 4):
-            no = base + fields[i]
-            vo = base + fields[i + 2]
-            headers.append((blk[no : no + fields[i + 1]], blk[vo : vo + fields[i + 3]]))
-        raw_method = blk[base + mo : base + mo + ml]
-        method = METHODS.get(raw_method)
-        if method is None:
-            method = raw_method.decode("ascii")
-            if len(METHODS) < 64:
-                METHODS[raw_method] = method
-        raw_path = blk[base + po : base + po + pl]
-        path = raw_path.decode("ascii", "surrogateescape")
-        if "%" in path:
-            path = unquote(path)
-        key = (cfam, caddr, cport)
-        client = self.clients.get(key)
-        if client is None and cfam != AF_UNIX:
-            client = self._client(key)
-        scheme = self.scheme
-        if self.proxy_headers and b"forwarded" in blk and client is not None and client[0] in self.trusted:
-            scheme, client = self._forwarded(headers, scheme, client)
-        root = self.root_path
-        cycle = Cycle(self, conn)
+        cycle = Cycle(self, conn, scope)
         if flags & F_HAS_BODY:
             cycle.body_done = False
-        cycle.method = method
-        cycle.path = root + path
+        if flags & F_FORWARDED and self.proxy_headers:
+            client = scope["client"]
+            if client is not None and client[0] in self.trusted:
+                scope["scheme"], scope["client"] = self._forwarded(scope["headers"], scope["scheme"], client)
         if self.access.needs_time:
             cycle.start_time = time.perf_counter()
-        cycle.scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": "1.1" if minor else "1.0",
-            "server": self.servers[listener] if listener < len(self.servers) else None,
-            "client": client,
-            "scheme": scheme,
-            "method": method,
-            "root_path": root,
-            "path": cycle.path,
-            "raw_path": self.raw_root + raw_path if root else raw_path,
-            "query_string": blk[base + qo : base + qo + ql],
-            "headers": headers,
-            "state": self.state.copy(),
-            "extensions": self.extensions,
-        }
         self.cycles[conn] = cycle
         if self.limit is not None and self.running >= self.limit:
             cycle.started = cycle.head_sent = True
             cycle.status = 503
-            body = b"Service Unavailable"
-            _respond(self.ring, conn, 503, b"content-type\0text/plain; charset=utf-8\0", 39, 1, body, 19, 0)
+            _respond(self.ring_addr, conn, 503, BUSY_HEADERS, b"Service Unavailable", 0)
             cycle._finish()
             return None
         return cycle

@@ -5,14 +5,24 @@ inside a copied context as a task's first step would be, saves the task and a lo
 If it does suspend, `Resumed` hands it to a real task without stepping it again: the task's first step
 gets the future the coroutine is already waiting on, waits for it like any other, and only then resumes
 the coroutine. So it is never resumed before that future is done, and cancel() reaches it as in a task.
+
+The first step itself is `_core.asgi.step` (protocol/asgi.c): copy the context, enter it, PyIter_Send, leave
+it. In C, a coroutine that finishes hands back its value without the StopIteration that `coro.send` raises
+and this module would catch: that exception was most of the cost of the step.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
+
+from uringasgi import _core
+from uringasgi._core import lib
+
+if lib.ua_asgi_init() < 0:
+    raise ImportError("uringasgi._core: the C-API functions of protocol/asgi.c could not be set up")
+_step = _core.asgi.step
 
 Done = Callable[[BaseException | None], None]
 
@@ -54,15 +64,15 @@ def run_eagerly(
 
     Returns the task that carries it on, or None when it finished in the first step.
     """
-    ctx = contextvars.copy_context()
     try:
-        yielded = ctx.run(coro.send, None)
-    except StopIteration:
-        done(None)
-        return None
+        suspended = _step(coro)
     except Exception as exc:
         done(exc)
         return None
+    if suspended is None:
+        done(None)
+        return None
+    yielded, ctx = suspended
     task = loop.create_task(Resumed(coro, yielded), context=ctx)
 
     def finished(t: asyncio.Task[Any]) -> None:

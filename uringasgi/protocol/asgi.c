@@ -1,0 +1,633 @@
+/* The C half of asgi.py (see asgi.h for why it exists and where it lives).
+ *
+ * Four functions, all called with the GIL held (they are plain C-API functions, not cffi calls):
+ *
+ *   batch(ctx, events_addr, n) -> [(kind, conn, payload, flags), ...]
+ *     One entry per engine event Python acts on, in batch order. For UA_EV_REQUEST the payload is the
+ *     complete ASGI HTTP scope and flags are the request's UA_REQ_* flags, plus UA_ASGI_FORWARDED when a
+ *     Forwarded / X-Forwarded-For / X-Forwarded-Proto header is present (proxy handling stays in Python).
+ *     For UA_EV_BODY the payload is the bytes; for BODY_END, DISCONNECT and WRITABLE it is None.
+ *     POLL and WAKE events belong to the event loop and are left out.
+ *     ctx comes from context(servers, scheme, root_path, raw_root, state, extensions, asgi), made once
+ *     per Dispatcher: what every scope of this worker shares. `state` and `asgi` are copied per request (a
+ *     shallow copy, as the spec asks for state); `extensions` is shared, as before.
+ *
+ *   respond(ring_addr, conn, status, headers, body, flags) -> int
+ *     ua_conn_respond with the app's header list as it came: an iterable of (name, value) pairs of
+ *     bytes-like objects, flattened here into the "name\0value\0" form the engine validates (a NUL inside
+ *     a name or value makes the count disagree: -EINVAL, as before). Returns what ua_conn_respond returns.
+ *
+ *   step(coro) -> None | (yielded, context)
+ *     The eager first step of an app's coroutine (eager.py), documented at the function.
+ *
+ * The scope, field by field, as asgi.py built it before (the integration tests pin each one):
+ *   path: the target up to '?', percent-decoded as UTF-8 with U+FFFD for bad sequences (what
+ *     urllib.parse.unquote does); the parser admits only 0x21..0x7E in a target (RFC 9112 3.2), so the
+ *     raw bytes are ASCII; should one not be, it is kept as a surrogate escape, as bytes.decode("ascii",
+ *     "surrogateescape") would. root_path is prefixed to path and raw_path.
+ *   headers: a new list of (name, value) bytes tuples, wire order, duplicates kept; names came lowercased
+ *     from the parser. Common names are shared immutable bytes objects, made once.
+ *   client: (host, port) from the peer address for AF_INET / AF_INET6 (inet_ntop's text), None for
+ *     AF_UNIX. server: servers[listener], or None past its end.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "loop/ring.h"
+#include "protocol/asgi.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* flags bit batch() adds to a request's UA_REQ_* flags (which fit in 8 bits). Mirrored in asgi.py. */
+#define UA_ASGI_FORWARDED 0x100
+
+enum {
+    CTX_SERVERS,
+    CTX_SCHEME,
+    CTX_ROOT,
+    CTX_RAW_ROOT,
+    CTX_STATE,
+    CTX_EXTENSIONS,
+    CTX_ASGI,
+    CTX_TEMPLATE, /* made by context(): the scope with its constant fields, copied per request */
+    CTX_SIZE
+};
+
+/* Scope keys, in the order the scope has always had them. */
+enum {
+    K_TYPE,
+    K_ASGI,
+    K_HTTP_VERSION,
+    K_SERVER,
+    K_CLIENT,
+    K_SCHEME,
+    K_METHOD,
+    K_ROOT_PATH,
+    K_PATH,
+    K_RAW_PATH,
+    K_QUERY_STRING,
+    K_HEADERS,
+    K_STATE,
+    K_EXTENSIONS,
+    K_COUNT
+};
+static const char *const key_names[K_COUNT] = {
+    "type",     "asgi",         "http_version", "server",  "client", "scheme", "method",
+    "root_path", "path",        "raw_path",     "query_string", "headers", "state", "extensions",
+};
+static PyObject *keys[K_COUNT];
+static PyObject *s_http, *s_http10, *s_http11;
+
+/* Methods of RFC 9110 9.3 and PATCH (RFC 5789) as shared strings; any other token is decoded each time. */
+static const char *const method_names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
+                                           "TRACE", "PATCH"};
+#define N_METHODS (sizeof(method_names) / sizeof(method_names[0]))
+static PyObject *methods[N_METHODS];
+
+/* Header names common enough to share one bytes object among all requests (bytes are immutable). Open
+ * addressing would cost more than it saves: a name whose slot is taken by another is simply not cached. */
+static const char *const common_names[] = {
+    "host", "user-agent", "accept", "accept-encoding", "accept-language", "connection", "content-type",
+    "content-length", "cookie", "referer", "origin", "authorization", "cache-control", "pragma",
+    "upgrade-insecure-requests", "sec-fetch-dest", "sec-fetch-mode", "sec-fetch-site", "sec-fetch-user",
+    "if-none-match", "if-modified-since", "x-forwarded-for", "x-forwarded-proto", "x-real-ip",
+    "x-request-id", "forwarded", "dnt", "te", "transfer-encoding", "expect", "range",
+};
+#define NAME_SLOTS 128
+static PyObject *name_slot[NAME_SLOTS];
+
+static unsigned name_hash(const uint8_t *p, uint32_t n)
+{
+    return (n * 31u + p[0] * 7u + p[n - 1] + (n > 4 ? p[4] * 3u : 0u)) & (NAME_SLOTS - 1);
+}
+
+static PyObject *header_name(const uint8_t *p, uint32_t n)
+{
+    if (n) {
+        PyObject *b = name_slot[name_hash(p, n)];
+        if (b && (uint32_t)PyBytes_GET_SIZE(b) == n && memcmp(PyBytes_AS_STRING(b), p, n) == 0) {
+            Py_INCREF(b);
+            return b;
+        }
+    }
+    return PyBytes_FromStringAndSize((const char *)p, n);
+}
+
+static int is_forwarded_name(const uint8_t *p, uint32_t n)
+{
+    return (n == 9 && memcmp(p, "forwarded", 9) == 0) || (n == 15 && memcmp(p, "x-forwarded-for", 15) == 0) ||
+           (n == 17 && memcmp(p, "x-forwarded-proto", 17) == 0);
+}
+
+static PyObject *method_str(const uint8_t *p, uint32_t n)
+{
+    for (size_t i = 0; i < N_METHODS; i++) {
+        if (strlen(method_names[i]) == n && memcmp(method_names[i], p, n) == 0) {
+            Py_INCREF(methods[i]);
+            return methods[i];
+        }
+    }
+    return PyUnicode_DecodeASCII((const char *)p, n, "surrogateescape");
+}
+
+static int hexval(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* The decoded path (see the top of the file). */
+static PyObject *decode_path(const uint8_t *p, uint32_t n)
+{
+    const uint8_t *pct = memchr(p, '%', n);
+    if (!pct)
+        return PyUnicode_DecodeASCII((const char *)p, n, "surrogateescape");
+    for (uint32_t i = 0; i < n; i++)
+        if (p[i] >= 0x80)
+            return PyUnicode_DecodeASCII((const char *)p, n, "surrogateescape");
+    char stack[512];
+    char *buf = n <= sizeof(stack) ? stack : PyMem_Malloc(n);
+    if (!buf)
+        return PyErr_NoMemory();
+    uint32_t o = (uint32_t)(pct - p);
+    memcpy(buf, p, o);
+    for (uint32_t i = o; i < n; i++) {
+        int hi, lo;
+        if (p[i] == '%' && i + 2 < n && (hi = hexval(p[i + 1])) >= 0 && (lo = hexval(p[i + 2])) >= 0) {
+            buf[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            buf[o++] = (char)p[i];
+        }
+    }
+    PyObject *s = PyUnicode_DecodeUTF8(buf, o, "replace");
+    if (buf != stack)
+        PyMem_Free(buf);
+    return s;
+}
+
+/* Dotted quad, as inet_ntop writes it, without its sprintf (which cost 1700 instructions a request). */
+static size_t ipv4_text(const uint8_t *a, char *out)
+{
+    char *p = out;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = a[i];
+        if (v >= 100)
+            *p++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        if (i < 3)
+            *p++ = '.';
+    }
+    return (size_t)(p - out);
+}
+
+static PyObject *client_of(const struct ua_req *q)
+{
+    char text[INET6_ADDRSTRLEN];
+    size_t len;
+    if (q->client_family == AF_INET) {
+        len = ipv4_text(q->client_addr, text);
+    } else if (q->client_family == AF_INET6) {
+        if (!inet_ntop(AF_INET6, q->client_addr, text, sizeof(text)))
+            Py_RETURN_NONE;
+        len = strlen(text);
+    } else {
+        Py_RETURN_NONE; /* AF_UNIX: no address a client tuple could carry (as uvicorn) */
+    }
+    PyObject *host = PyUnicode_DecodeASCII(text, (Py_ssize_t)len, NULL);
+    PyObject *port = PyLong_FromLong(q->client_port);
+    if (!host || !port) {
+        Py_XDECREF(host);
+        Py_XDECREF(port);
+        return NULL;
+    }
+    PyObject *t = PyTuple_New(2);
+    if (!t) {
+        Py_DECREF(host);
+        Py_DECREF(port);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, host);
+    PyTuple_SET_ITEM(t, 1, port);
+    return t;
+}
+
+/* Prefix root (str or bytes, same type as s) to s when root is not empty; steals s. */
+static PyObject *prefixed(PyObject *root, PyObject *s)
+{
+    if (!s || PyObject_Length(root) == 0)
+        return s;
+    PyObject *r = PyUnicode_Check(s) ? PyUnicode_Concat(root, s) : PySequence_Concat(root, s);
+    Py_DECREF(s);
+    return r;
+}
+
+static int set_new(PyObject *scope, int key, PyObject *value)
+{
+    if (!value)
+        return -1;
+    int rc = PyDict_SetItem(scope, keys[key], value);
+    Py_DECREF(value);
+    return rc;
+}
+
+/* The scope of one request block (layout in ring.h); flags get the request's flags. */
+static PyObject *build_scope(PyObject *ctx, const uint8_t *blk, long *flags)
+{
+    const struct ua_req *q = (const struct ua_req *)blk;
+    uint32_t n = q->n_headers;
+    const uint16_t *spans = (const uint16_t *)(blk + sizeof(*q));
+    const uint8_t *head = blk + sizeof(*q) + 8 * (size_t)n;
+    long fl = q->flags;
+
+    PyObject *headers = PyList_New(n);
+    if (!headers)
+        return NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint16_t *s = spans + 4 * i;
+        PyObject *name = header_name(head + s[0], s[1]);
+        PyObject *value = PyBytes_FromStringAndSize((const char *)head + s[2], s[3]);
+        PyObject *pair = name && value ? PyTuple_New(2) : NULL;
+        if (!pair) {
+            Py_XDECREF(name);
+            Py_XDECREF(value);
+            Py_DECREF(headers);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(pair, 0, name);
+        PyTuple_SET_ITEM(pair, 1, value);
+        PyList_SET_ITEM(headers, i, pair);
+        if (is_forwarded_name(head + s[0], s[1]))
+            fl |= UA_ASGI_FORWARDED;
+    }
+
+    /* A copy of the template (every key, in order, constants filled in) is one allocation and a memcpy;
+     * the fields below then replace values in place, without the resizes of a dict grown key by key. */
+    PyObject *scope = PyDict_Copy(PyTuple_GET_ITEM(ctx, CTX_TEMPLATE));
+    if (!scope) {
+        Py_DECREF(headers);
+        return NULL;
+    }
+    PyObject *servers = PyTuple_GET_ITEM(ctx, CTX_SERVERS);
+    PyObject *server = Py_None;
+    if (PyList_Check(servers) && q->listener < PyList_GET_SIZE(servers))
+        server = PyList_GET_ITEM(servers, q->listener);
+    PyObject *root = PyTuple_GET_ITEM(ctx, CTX_ROOT);
+    if (set_new(scope, K_ASGI, PyDict_Copy(PyTuple_GET_ITEM(ctx, CTX_ASGI))) < 0 ||
+        (!q->http_minor && PyDict_SetItem(scope, keys[K_HTTP_VERSION], s_http10) < 0) ||
+        PyDict_SetItem(scope, keys[K_SERVER], server) < 0 || set_new(scope, K_CLIENT, client_of(q)) < 0 ||
+        set_new(scope, K_METHOD, method_str(head + q->method_off, q->method_len)) < 0 ||
+        set_new(scope, K_PATH, prefixed(root, decode_path(head + q->path_off, q->path_len))) < 0 ||
+        set_new(scope, K_RAW_PATH,
+                prefixed(PyTuple_GET_ITEM(ctx, CTX_RAW_ROOT),
+                         PyBytes_FromStringAndSize((const char *)head + q->path_off, q->path_len))) < 0 ||
+        set_new(scope, K_QUERY_STRING,
+                PyBytes_FromStringAndSize((const char *)head + q->query_off, q->query_len)) < 0 ||
+        PyDict_SetItem(scope, keys[K_HEADERS], headers) < 0 ||
+        set_new(scope, K_STATE, PyDict_Copy(PyTuple_GET_ITEM(ctx, CTX_STATE))) < 0) {
+        Py_DECREF(headers);
+        Py_DECREF(scope);
+        return NULL;
+    }
+    Py_DECREF(headers);
+    *flags = fl;
+    return scope;
+}
+
+static PyObject *entry(uint32_t kind, uint32_t conn, PyObject *payload, long flags)
+{
+    if (!payload)
+        return NULL;
+    PyObject *k = PyLong_FromUnsignedLong(kind);
+    PyObject *c = PyLong_FromUnsignedLong(conn);
+    PyObject *f = PyLong_FromLong(flags);
+    PyObject *t = k && c && f ? PyTuple_New(4) : NULL;
+    if (!t) {
+        Py_XDECREF(k);
+        Py_XDECREF(c);
+        Py_XDECREF(f);
+        Py_DECREF(payload);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, k);
+    PyTuple_SET_ITEM(t, 1, c);
+    PyTuple_SET_ITEM(t, 2, payload);
+    PyTuple_SET_ITEM(t, 3, f);
+    return t;
+}
+
+static PyObject *py_batch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != CTX_SIZE) {
+        PyErr_SetString(PyExc_TypeError, "batch(ctx, events_addr, n): ctx from context()");
+        return NULL;
+    }
+    PyObject *ctx = args[0];
+    const struct ua_event *ev = PyLong_AsVoidPtr(args[1]);
+    Py_ssize_t n = PyLong_AsSsize_t(args[2]);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *out = PyList_New(0);
+    if (!out)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++, ev++) {
+        PyObject *item;
+        long flags = 0;
+        switch (ev->type) {
+        case UA_EV_REQUEST: {
+            PyObject *scope = build_scope(ctx, ev->data, &flags); /* sets flags: call it first */
+            item = entry(ev->type, ev->conn, scope, flags);
+            break;
+        }
+        case UA_EV_BODY:
+            item = entry(ev->type, ev->conn, PyBytes_FromStringAndSize((const char *)ev->data, ev->len), 0);
+            break;
+        case UA_EV_BODY_END:
+        case UA_EV_DISCONNECT:
+        case UA_EV_WRITABLE:
+            Py_INCREF(Py_None);
+            item = entry(ev->type, ev->conn, Py_None, 0);
+            break;
+        default:
+            continue; /* POLL, WAKE: the event loop's */
+        }
+        if (!item || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    return out;
+}
+
+static PyObject *py_context(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != CTX_TEMPLATE || !PyList_Check(args[CTX_SERVERS]) || !PyUnicode_Check(args[CTX_SCHEME]) ||
+        !PyUnicode_Check(args[CTX_ROOT]) || !PyBytes_Check(args[CTX_RAW_ROOT]) || !PyDict_Check(args[CTX_STATE]) ||
+        !PyDict_Check(args[CTX_ASGI])) {
+        PyErr_SetString(PyExc_TypeError, "context(servers: list, scheme: str, root_path: str, raw_root: bytes, "
+                                         "state: dict, extensions, asgi: dict)");
+        return NULL;
+    }
+    PyObject *t = PyDict_New();
+    if (!t)
+        return NULL;
+    for (int k = 0; k < K_COUNT; k++) {
+        PyObject *v = Py_None;
+        if (k == K_TYPE)
+            v = s_http;
+        else if (k == K_HTTP_VERSION)
+            v = s_http11;
+        else if (k == K_SCHEME)
+            v = args[CTX_SCHEME];
+        else if (k == K_ROOT_PATH)
+            v = args[CTX_ROOT];
+        else if (k == K_EXTENSIONS)
+            v = args[CTX_EXTENSIONS];
+        if (PyDict_SetItem(t, keys[k], v) < 0) {
+            Py_DECREF(t);
+            return NULL;
+        }
+    }
+    PyObject *ctx = PyTuple_New(CTX_SIZE);
+    if (!ctx) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    for (int i = 0; i < CTX_TEMPLATE; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SET_ITEM(ctx, i, args[i]);
+    }
+    PyTuple_SET_ITEM(ctx, CTX_TEMPLATE, t);
+    return ctx;
+}
+
+/* A growing buffer for the flattened headers: on the stack for any ordinary response. */
+struct flat {
+    char *p;
+    size_t len, cap;
+    char stack[2048];
+};
+
+static int flat_put(struct flat *f, const char *s, Py_ssize_t n)
+{
+    if (f->len + (size_t)n + 1 > f->cap) {
+        size_t cap = (f->cap * 2 > f->len + (size_t)n + 1) ? f->cap * 2 : f->len + (size_t)n + 1;
+        char *p = PyMem_Malloc(cap);
+        if (!p) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(p, f->p, f->len);
+        if (f->p != f->stack)
+            PyMem_Free(f->p);
+        f->p = p;
+        f->cap = cap;
+    }
+    memcpy(f->p + f->len, s, (size_t)n);
+    f->len += (size_t)n;
+    f->p[f->len++] = '\0';
+    return 0;
+}
+
+/* One name or value, bytes or any bytes-like object (what b"".join accepted). */
+static int flat_put_obj(struct flat *f, PyObject *o)
+{
+    if (PyBytes_Check(o))
+        return flat_put(f, PyBytes_AS_STRING(o), PyBytes_GET_SIZE(o));
+    Py_buffer view;
+    if (PyObject_GetBuffer(o, &view, PyBUF_SIMPLE) < 0) {
+        PyErr_Format(PyExc_TypeError, "header names and values must be bytes, not %.80s", Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    int rc = flat_put(f, view.buf, view.len);
+    PyBuffer_Release(&view);
+    return rc;
+}
+
+static int flatten(struct flat *f, PyObject *headers, uint32_t *count)
+{
+    PyObject *seq = PySequence_Fast(headers, "response headers must be an iterable of (name, value) pairs");
+    if (!seq)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    int rc = 0;
+    for (Py_ssize_t i = 0; i < n && rc == 0; i++) {
+        PyObject *pair = PySequence_Fast(items[i], "a response header must be a (name, value) pair");
+        if (!pair) {
+            rc = -1;
+            break;
+        }
+        if (PySequence_Fast_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_ValueError, "a response header must be a (name, value) pair");
+            rc = -1;
+        } else {
+            rc = flat_put_obj(f, PySequence_Fast_GET_ITEM(pair, 0));
+            if (rc == 0)
+                rc = flat_put_obj(f, PySequence_Fast_GET_ITEM(pair, 1));
+        }
+        Py_DECREF(pair);
+    }
+    Py_DECREF(seq);
+    *count = (uint32_t)n;
+    return rc;
+}
+
+static PyObject *py_respond(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "respond(ring_addr, conn, status, headers, body, flags)");
+        return NULL;
+    }
+    struct ua_ring *ring = PyLong_AsVoidPtr(args[0]);
+    unsigned long conn = PyLong_AsUnsignedLong(args[1]);
+    long status = PyLong_AsLong(args[2]);
+    long flags = PyLong_AsLong(args[5]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (!ring) {
+        PyErr_SetString(PyExc_ValueError, "respond: no ring");
+        return NULL;
+    }
+    Py_buffer body;
+    if (PyObject_GetBuffer(args[4], &body, PyBUF_SIMPLE) < 0)
+        return NULL;
+    struct flat f;
+    f.p = f.stack;
+    f.len = 0;
+    f.cap = sizeof(f.stack);
+    uint32_t count = 0;
+    PyObject *ret = NULL;
+    if (flatten(&f, args[3], &count) == 0) {
+        if (f.len > UINT32_MAX || (size_t)body.len > UINT32_MAX) {
+            ret = PyLong_FromLong(-E2BIG);
+        } else {
+            int rc = ua_conn_respond(ring, (uint32_t)conn, (int)status, (const uint8_t *)f.p, (uint32_t)f.len,
+                                     count, body.buf, (uint32_t)body.len, (uint32_t)flags);
+            ret = PyLong_FromLong(rc);
+        }
+    }
+    if (f.p != f.stack)
+        PyMem_Free(f.p);
+    PyBuffer_Release(&body);
+    return ret;
+}
+
+/* step(coro) -> None | (yielded, context): the first step of a task, without the task (eager.py). The
+ * coroutine runs inside a copy of the current context, as Task.__init__ + __step would run it. None: it
+ * finished (its return value is dropped, as a task's result is for an ASGI app); a tuple: it suspended on
+ * `yielded`, and the context must go to the task that carries it on; an exception: it raised that.
+ * PyIter_Send gives the return value without raising StopIteration, which `coro.send` costs. */
+static PyObject *py_step(PyObject *self, PyObject *coro)
+{
+    (void)self;
+    PyObject *ctx = PyContext_CopyCurrent();
+    if (!ctx)
+        return NULL;
+    if (PyContext_Enter(ctx) < 0) {
+        Py_DECREF(ctx);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    PySendResult r = PyIter_Send(coro, Py_None, &result);
+    if (PyContext_Exit(ctx) < 0) {
+        Py_XDECREF(result);
+        Py_DECREF(ctx);
+        return NULL;
+    }
+    if (r == PYGEN_ERROR) {
+        Py_DECREF(ctx);
+        return NULL;
+    }
+    if (r == PYGEN_RETURN) {
+        Py_DECREF(result);
+        Py_DECREF(ctx);
+        Py_RETURN_NONE;
+    }
+    PyObject *t = PyTuple_New(2);
+    if (!t) {
+        Py_DECREF(result);
+        Py_DECREF(ctx);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, result);
+    PyTuple_SET_ITEM(t, 1, ctx);
+    return t;
+}
+
+static PyMethodDef asgi_methods[] = {
+    {"step", py_step, METH_O, "step(coro): None if it finished, (yielded, context) if it suspended"},
+    {"context", (PyCFunction)(void (*)(void))py_context, METH_FASTCALL,
+     "context(servers, scheme, root_path, raw_root, state, extensions, asgi): what batch() shares per worker"},
+    {"batch", (PyCFunction)(void (*)(void))py_batch, METH_FASTCALL,
+     "batch(ctx, events_addr, n): [(kind, conn, payload, flags)] for one engine batch"},
+    {"respond", (PyCFunction)(void (*)(void))py_respond, METH_FASTCALL,
+     "respond(ring_addr, conn, status, headers, body, flags): ua_conn_respond with ASGI headers"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef asgi_module = {
+    PyModuleDef_HEAD_INIT, "uringasgi._core.asgi", "The per-request objects of asgi.py, made in C.", -1,
+    asgi_methods,          NULL,                   NULL,                                             NULL,
+    NULL,
+};
+
+static int make_constants(void)
+{
+    for (int i = 0; i < K_COUNT; i++)
+        if (!(keys[i] = PyUnicode_InternFromString(key_names[i])))
+            return -1;
+    for (size_t i = 0; i < N_METHODS; i++)
+        if (!(methods[i] = PyUnicode_InternFromString(method_names[i])))
+            return -1;
+    if (!(s_http = PyUnicode_InternFromString("http")) || !(s_http10 = PyUnicode_InternFromString("1.0")) ||
+        !(s_http11 = PyUnicode_InternFromString("1.1")))
+        return -1;
+    for (size_t i = 0; i < sizeof(common_names) / sizeof(common_names[0]); i++) {
+        uint32_t n = (uint32_t)strlen(common_names[i]);
+        unsigned h = name_hash((const uint8_t *)common_names[i], n);
+        if (name_slot[h])
+            continue; /* taken: this name is made per request instead */
+        if (!(name_slot[h] = PyBytes_FromStringAndSize(common_names[i], n)))
+            return -1;
+    }
+    return 0;
+}
+
+int ua_asgi_init(void)
+{
+    PyGILState_STATE g = PyGILState_Ensure(); /* cffi released it for this call */
+    int rc = 0;
+    PyObject *name = PyUnicode_FromString("uringasgi._core");
+    PyObject *core = name ? PyImport_GetModule(name) : NULL;
+    Py_XDECREF(name);
+    if (!core) {
+        PyErr_Clear();
+        rc = -ENOENT;
+    } else if (!PyObject_HasAttrString(core, "asgi")) {
+        PyObject *mod = NULL;
+        if (make_constants() < 0 || !(mod = PyModule_Create(&asgi_module)) ||
+            PyObject_SetAttrString(core, "asgi", mod) < 0) {
+            PyErr_Clear();
+            rc = -ENOMEM;
+        }
+        Py_XDECREF(mod);
+    }
+    Py_XDECREF(core);
+    PyGILState_Release(g);
+    return rc;
+}
