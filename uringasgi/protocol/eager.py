@@ -22,7 +22,8 @@ from uringasgi._core import lib
 
 if lib.ua_asgi_init() < 0:
     raise ImportError("uringasgi._core: the C-API functions of protocol/asgi.c could not be set up")
-_step = _core.asgi.step
+# step(coro) -> None | (yielded, context): run_eagerly's first step, for callers that inline it.
+step: Callable[[Coroutine[Any, Any, Any]], tuple[Any, Any] | None] = _core.asgi.step
 
 Done = Callable[[BaseException | None], None]
 
@@ -65,13 +66,20 @@ def run_eagerly(
     Returns the task that carries it on, or None when it finished in the first step.
     """
     try:
-        suspended = _step(coro)
+        suspended = step(coro)
     except Exception as exc:
         done(exc)
         return None
     if suspended is None:
         done(None)
         return None
+    return carry_on(loop, coro, suspended, done)
+
+
+def carry_on(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], suspended: tuple[Any, Any], done: Done
+) -> asyncio.Task[Any]:
+    """The task that carries on a coroutine `step` left suspended; `done(exc)` when it finishes."""
     yielded, ctx = suspended
     task = loop.create_task(Resumed(coro, yielded), context=ctx)
 
