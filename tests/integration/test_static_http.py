@@ -385,6 +385,40 @@ def test_file_deleted_while_cached_is_404(tmp_path: pathlib.Path) -> None:
             assert r.status_code == 404 and r.content == b"404 Not Found\n"
 
 
+def test_file_larger_than_the_socket_buffers_then_app_and_memory_responses_on_one_connection(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A file far larger than the send and receive buffers, read late: its sendfile meets a full socket and
+    waits for room; the app's response and a small in-memory file pipelined behind it still follow it in
+    order on the same (now non-blocking) connection, and every byte of the file arrives intact."""
+    big = os.urandom(1 << 20) * 6 + os.urandom(12345)
+    (tmp_path / "big.bin").write_bytes(big)
+    (tmp_path / "small.txt").write_bytes(b"small file\n")
+    with server([("/static", tmp_path)]) as s:
+        host, port = s.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as sk:
+            sk.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+            sk.sendall(
+                b"GET /static/big.bin HTTP/1.1\r\nhost: x\r\n\r\n"
+                b"GET /api/after HTTP/1.1\r\nhost: x\r\n\r\n"
+                b"GET /static/small.txt HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+            )
+            time.sleep(0.5)  # the server fills its socket buffer and must wait for the reader
+            chunks = []
+            while chunk := sk.recv(1 << 20):
+                chunks.append(chunk)
+        data = b"".join(chunks)
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK") and f"content-length: {len(big)}".encode() in head
+        assert hashlib.sha256(rest[: len(big)]).digest() == hashlib.sha256(big).digest()
+        tail = rest[len(big) :]
+        assert re.findall(rb"HTTP/1\.1 (\d{3}) ", tail) == [b"200", b"200"]
+        assert tail.index(b"app: GET /api/after") < tail.index(b"small file\n")
+        assert tail.endswith(b"small file\n")
+        stats = s.stop()
+    assert stats["mounts"][0]["held"] == 0  # type: ignore[index]
+
+
 def test_file_truncated_while_sent_ends_that_response_only(tmp_path: pathlib.Path) -> None:
     size = 64 << 20
     with open(tmp_path / "shrink.bin", "wb") as f:
