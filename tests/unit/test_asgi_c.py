@@ -25,3 +25,57 @@ def test_the_c_functions_refuse_wrong_arguments() -> None:
         asgi.respond(0, 1, 200, [], b"", 0)
     with pytest.raises(TypeError):
         asgi.respond(0, 1, 200, [], b"")
+
+
+def _ctx(root: str = "") -> object:
+    return _core.asgi.context(
+        [("10.0.0.1", 8000)], "http", root, root.encode(), {"k": 1}, {}, {"version": "3.0"}
+    )
+
+
+def test_head_builds_the_scope_a_server_would() -> None:
+    head = (
+        b"GET /caf%C3%A9/%ZZ?x=1&y=%20 HTTP/1.1\r\n"
+        b"Host: example.org\r\nX-Dup:  a \r\nx-dup: b\r\nACCEPT: */*\r\n\r\n"
+    )
+    scope = _core.asgi.head(_ctx(), head)
+    assert scope["method"] == "GET"
+    assert scope["http_version"] == "1.1"
+    assert scope["path"] == "/café/%ZZ"  # decoded as UTF-8; a bad escape stays as it is
+    assert scope["raw_path"] == b"/caf%C3%A9/%ZZ"
+    assert scope["query_string"] == b"x=1&y=%20"
+    # wire order, duplicates kept, names lowercased, values without their surrounding whitespace
+    assert scope["headers"] == [
+        (b"host", b"example.org"),
+        (b"x-dup", b"a"),
+        (b"x-dup", b"b"),
+        (b"accept", b"*/*"),
+    ]
+    assert scope["server"] == ("10.0.0.1", 8000) and scope["client"] is None
+    assert scope["state"] == {"k": 1}
+
+
+def test_head_with_root_path_http10_and_a_large_head() -> None:
+    fields = b"".join(b"X-F%d: %s\r\n" % (i, b"v" * 80) for i in range(63))
+    head = b"POST /api HTTP/1.0\r\nHost: h\r\n" + fields + b"\r\n"
+    assert len(head) > 4096  # past the on-stack copy
+    scope = _core.asgi.head(_ctx("/root"), head)
+    assert scope["http_version"] == "1.0"
+    assert scope["method"] == "POST"
+    assert scope["path"] == "/root/api" and scope["raw_path"] == b"/root/api"
+    assert len(scope["headers"]) == 64
+    assert scope["headers"][-1] == (b"x-f62", b"v" * 80)
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", "400"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"A: b\r\n" * 64 + b"\r\n", "431"),
+        (b"GET / HTTP/2.1\r\nHost: x\r\n\r\n", "505"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n", "400"),  # incomplete
+    ],
+)
+def test_head_refuses_what_a_server_refuses(head: bytes, status: str) -> None:
+    with pytest.raises(ValueError, match=f"^{status} "):
+        _core.asgi.head(_ctx(), head)

@@ -346,21 +346,14 @@ static void fail_request(struct ua_ring *r, struct ua_conn *c, int status)
     conn_close_graceful(r, c);
 }
 
-/* The one place a parsed request head leaves C. The block layout is struct ua_req's (ring.h): the fixed
- * part, the header spans, then the head bytes the spans point into. A router that answers some requests
- * in C (static files, proxy) decides here, before the block is built. */
-static void dispatch_head(struct ua_ring *r, struct ua_conn *c, const uint8_t *buf, uint32_t head_len)
+size_t ua_req_size(const struct ua_head *h, uint32_t head_len)
 {
-    if (r->routes && ua_routes_dispatch(r, c, buf))
-        return;
-    const struct ua_head *h = &c->h1.head;
+    return sizeof(struct ua_req) + (size_t)h->n_headers * 8 + head_len;
+}
+
+void ua_req_fill(struct ua_req *q, const struct ua_head *h, const uint8_t *buf, uint32_t head_len)
+{
     uint32_t n = h->n_headers;
-    size_t size = sizeof(struct ua_req) + (size_t)n * 8 + head_len;
-    struct ua_req *q = ua_arena_alloc(r, size);
-    if (!q) {
-        fail_request(r, c, 503);
-        return;
-    }
     uint8_t *spans = (uint8_t *)(q + 1);
     _Static_assert(sizeof(struct ua_header) == 8, "a header span is four uint16, as struct ua_req says");
     memcpy(spans, h->headers, (size_t)n * 8);
@@ -380,6 +373,27 @@ static void dispatch_head(struct ua_ring *r, struct ua_conn *c, const uint8_t *b
     q->path_len = h->path.len;
     q->query_off = h->query.off;
     q->query_len = h->query.len;
+    q->client_port = 0;
+    q->client_family = 0;
+    q->listener = 0;
+    memset(q->client_addr, 0, sizeof(q->client_addr));
+}
+
+/* The one place a parsed request head leaves C. The block layout is struct ua_req's (ring.h): the fixed
+ * part, the header spans, then the head bytes the spans point into. A router that answers some requests
+ * in C (static files, proxy) decides here, before the block is built. */
+static void dispatch_head(struct ua_ring *r, struct ua_conn *c, const uint8_t *buf, uint32_t head_len)
+{
+    if (r->routes && ua_routes_dispatch(r, c, buf))
+        return;
+    const struct ua_head *h = &c->h1.head;
+    size_t size = ua_req_size(h, head_len);
+    struct ua_req *q = ua_arena_alloc(r, size);
+    if (!q) {
+        fail_request(r, c, 503);
+        return;
+    }
+    ua_req_fill(q, h, buf, head_len);
     q->client_port = c->port;
     q->client_family = c->family;
     q->listener = c->listener;

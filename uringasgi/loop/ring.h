@@ -23,6 +23,7 @@
 #ifndef UA_RING_H
 #define UA_RING_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* ua:cdef-begin */
@@ -176,5 +177,13 @@ int ua_ring_stats(struct ua_ring *r, struct ua_ring_stats *out);
  * -EINVAL if `conn` is a live connection. */
 int ua_ring_debug_stale(struct ua_ring *r, uint32_t conn);
 /* ua:cdef-end */
+
+/* C only. The request block (struct ua_req, above) of a parsed head: its size, and filling it from the
+ * head and the head's bytes. The client fields are left zero (no address): the caller that has a
+ * connection sets them. conn.c hands every request to Python this way; protocol/asgi.c's head() does it
+ * for a head given as bytes. */
+struct ua_head;
+size_t ua_req_size(const struct ua_head *h, uint32_t head_len);
+void ua_req_fill(struct ua_req *q, const struct ua_head *h, const uint8_t *buf, uint32_t head_len);
 
 #endif

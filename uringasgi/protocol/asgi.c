@@ -1,6 +1,6 @@
 /* The C half of asgi.py (see asgi.h for why it exists and where it lives).
  *
- * Four functions, all called with the GIL held (they are plain C-API functions, not cffi calls):
+ * Five functions, all called with the GIL held (they are plain C-API functions, not cffi calls):
  *
  *   batch(ctx, events_addr, n) -> [(kind, conn, payload, flags), ...]
  *     One entry per engine event Python acts on, in batch order. For UA_EV_REQUEST the payload is the
@@ -16,6 +16,12 @@
  *     ua_conn_respond with the app's header list as it came: an iterable of (name, value) pairs of
  *     bytes-like objects, flattened here into the "name\0value\0" form the engine validates (a NUL inside
  *     a name or value makes the count disagree: -EINVAL, as before). Returns what ua_conn_respond returns.
+ *
+ *   head(ctx, data) -> scope
+ *     The sans-IO face of batch(): the scope of one request head given as bytes, parsed with the default
+ *     limits, with no connection (client None, server servers[0]). For tests, and for the parser
+ *     benchmark's "bytes in, ASGI header list out". An incomplete or invalid head raises ValueError whose
+ *     text starts with the status a server would answer.
  *
  *   step(coro) -> None | (yielded, context)
  *     The eager first step of an app's coroutine (eager.py), documented at the function.
@@ -35,6 +41,7 @@
 
 #include "loop/ring.h"
 #include "protocol/asgi.h"
+#include "protocol/parser.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -371,6 +378,60 @@ static PyObject *py_batch(PyObject *self, PyObject *const *args, Py_ssize_t narg
     return out;
 }
 
+/* head(ctx, data): the scope of one request head given as bytes (see the top of the file). The head is
+ * copied (the parser lowercases names in place and data may be immutable), parsed with the default limits
+ * and turned into the same block conn.c hands over, so the scope is built by the very code batch() runs. */
+static PyObject *py_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != CTX_SIZE) {
+        PyErr_SetString(PyExc_TypeError, "head(ctx, data): ctx from context()");
+        return NULL;
+    }
+    Py_buffer in;
+    if (PyObject_GetBuffer(args[1], &in, PyBUF_SIMPLE) < 0)
+        return NULL;
+    size_t len = (size_t)in.len;
+    uint8_t stack[4096];
+    uint8_t *buf = len <= sizeof(stack) ? stack : PyMem_Malloc(len ? len : 1);
+    if (!buf) {
+        PyBuffer_Release(&in);
+        return PyErr_NoMemory();
+    }
+    memcpy(buf, in.buf, len);
+    PyBuffer_Release(&in);
+
+    struct ua_head h;
+    const struct ua_parse_limits lim = {0};
+    ua_parse_reset(&h);
+    int n = ua_parse_request(&h, buf, len, &lim);
+    PyObject *scope = NULL;
+    if (n <= 0) {
+        /* an incomplete head is what a server would time out on; here it is simply not a request */
+        PyErr_Format(PyExc_ValueError, "%d %s", n == 0 ? 400 : ua_parse_status(h.error),
+                     n == 0 ? "incomplete head" : ua_parse_error_name(h.error));
+    } else {
+        union {
+            struct ua_req q;
+            uint8_t bytes[sizeof(struct ua_req) + 64 * 8 + 4096];
+        } small;
+        size_t size = ua_req_size(&h, (uint32_t)n);
+        struct ua_req *q = size <= sizeof(small) ? &small.q : PyMem_Malloc(size);
+        if (!q) {
+            PyErr_NoMemory();
+        } else {
+            long flags;
+            ua_req_fill(q, &h, buf, (uint32_t)n);
+            scope = build_scope(args[0], (const uint8_t *)q, &flags);
+            if (q != &small.q)
+                PyMem_Free(q);
+        }
+    }
+    if (buf != stack)
+        PyMem_Free(buf);
+    return scope;
+}
+
 static PyObject *py_context(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
@@ -575,6 +636,8 @@ static PyMethodDef asgi_methods[] = {
      "context(servers, scheme, root_path, raw_root, state, extensions, asgi): what batch() shares per worker"},
     {"batch", (PyCFunction)(void (*)(void))py_batch, METH_FASTCALL,
      "batch(ctx, events_addr, n): [(kind, conn, payload, flags)] for one engine batch"},
+    {"head", (PyCFunction)(void (*)(void))py_head, METH_FASTCALL,
+     "head(ctx, data): the scope of a request head given as bytes; ValueError('<status> <reason>') if invalid"},
     {"respond", (PyCFunction)(void (*)(void))py_respond, METH_FASTCALL,
      "respond(ring_addr, conn, status, headers, body, flags): ua_conn_respond with ASGI headers"},
     {NULL, NULL, 0, NULL},
