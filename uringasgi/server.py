@@ -217,7 +217,8 @@ class Server:
             limit_concurrency=config.limit_concurrency,
             access=AccessLog(loop, config.access_log, self.fast_log, config.access_log_format),
             high_water=256 * 1024,
-            on_request_done=self._request_done,
+            # Counted only to stop at --limit-max-requests: without it, nothing is called per request.
+            on_request_done=None if self.max_requests is None else self._request_done,
         )
         if routes is not None and dispatcher.access.stream is not None:
             # Static hits are logged by C, to the same stream, in the same format.

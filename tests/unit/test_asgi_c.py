@@ -16,10 +16,14 @@ assert _asgi.Dispatcher
 def test_the_c_functions_refuse_wrong_arguments() -> None:
     asgi = _core.asgi
     with pytest.raises(TypeError):
-        asgi.context([], "http", "", "not bytes", {}, {}, {})
+        asgi.context([], "http", "", "not bytes", {}, {}, {}, _asgi.Cycle, None, 0, {}, 1, False)
+    with pytest.raises(TypeError):  # the cycle class must be a subclass of the C Cycle
+        asgi.context([], "http", "", b"", {}, {}, {}, dict, None, 0, {}, 1, False)
+    with pytest.raises(TypeError):  # the cycle arguments come all six or none
+        asgi.context([], "http", "", b"", {}, {}, {}, _asgi.Cycle)
     with pytest.raises(TypeError):
         asgi.batch((1, 2), 0, 0)
-    ctx = asgi.context([], "http", "", b"", {}, {}, {"version": "3.0"})
+    ctx = asgi.context([], "http", "", b"", {}, {}, {"version": "3.0"}, _asgi.Cycle, None, 0, {}, 1, False)
     assert asgi.batch(ctx, 0, 0) == []
     with pytest.raises(ValueError):
         asgi.respond(0, 1, 200, [], b"", 0)

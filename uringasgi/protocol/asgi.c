@@ -1,16 +1,21 @@
 /* The C half of asgi.py (see asgi.h for why it exists and where it lives).
  *
- * Five functions, all called with the GIL held (they are plain C-API functions, not cffi calls):
+ * Five functions and a class, all used with the GIL held (plain C-API code, not cffi calls):
  *
  *   batch(ctx, events_addr, n) -> [(kind, conn, payload, flags), ...]
  *     One entry per engine event Python acts on, in batch order. For UA_EV_REQUEST the payload is the
- *     complete ASGI HTTP scope and flags are the request's UA_REQ_* flags, plus UA_ASGI_FORWARDED when a
+ *     request's new Cycle (of ctx's cycle class, already in ctx's cycles dict) holding the complete ASGI
+ *     HTTP scope, and flags are the request's UA_REQ_* flags, plus UA_ASGI_FORWARDED when a
  *     Forwarded / X-Forwarded-For / X-Forwarded-Proto header is present (proxy handling stays in Python).
  *     For UA_EV_BODY the payload is the bytes; for BODY_END, DISCONNECT and WRITABLE it is None.
  *     POLL and WAKE events belong to the event loop and are left out.
- *     ctx comes from context(servers, scheme, root_path, raw_root, state, extensions, asgi), made once
- *     per Dispatcher: what every scope of this worker shares. `state` and `asgi` are copied per request (a
- *     shallow copy, as the spec asks for state); `extensions` is shared, as before.
+ *     ctx comes from context(servers, scheme, root_path, raw_root, state, extensions, asgi, cycle_class,
+ *     dispatcher, ring_addr, cycles, high_water, access_log), made once per Dispatcher: what every request
+ *     of this worker shares (head() needs only the first seven; without the rest, batch() refuses requests). `state` and `asgi` are copied per request (a shallow copy, as the spec asks
+ *     for state); `extensions` is shared, as before.
+ *
+ *   Cycle: the base class of asgi.py's Cycle, with the response state as slots and send() for the common
+ *     messages done in C (documented at the class, further down).
  *
  *   respond(ring_addr, conn, status, headers, body, flags) -> int
  *     ua_conn_respond with the app's header list as it came: an iterable of (name, value) pairs of
@@ -38,6 +43,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #include "loop/ring.h"
 #include "protocol/asgi.h"
@@ -59,7 +65,13 @@ enum {
     CTX_STATE,
     CTX_EXTENSIONS,
     CTX_ASGI,
-    CTX_TEMPLATE, /* made by context(): the scope with its constant fields, copied per request */
+    CTX_CYCLE,      /* the Cycle class (asgi.py, a subclass of Cycle here) batch() makes per request */
+    CTX_DISP,       /* the Dispatcher, a cycle's `disp` */
+    CTX_RING,       /* the ring's address */
+    CTX_CYCLES,     /* Dispatcher.cycles: conn -> cycle */
+    CTX_HIGH_WATER, /* bytes queued for a connection past which send() waits (Cycle._writable) */
+    CTX_LOG,        /* the access log is on: a finished response goes through Cycle._finish */
+    CTX_TEMPLATE,   /* made by context(): the scope with its constant fields, copied per request */
     CTX_SIZE
 };
 
@@ -332,6 +344,10 @@ static PyObject *entry(uint32_t kind, uint32_t conn, PyObject *payload, long fla
     return t;
 }
 
+/* The Cycle base class and its constructor, with send() further down, after respond(). */
+static PyTypeObject CycleType;
+static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope);
+
 static PyObject *py_batch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
@@ -353,7 +369,7 @@ static PyObject *py_batch(PyObject *self, PyObject *const *args, Py_ssize_t narg
         switch (ev->type) {
         case UA_EV_REQUEST: {
             PyObject *scope = build_scope(ctx, ev->data, &flags); /* sets flags: call it first */
-            item = entry(ev->type, ev->conn, scope, flags);
+            item = entry(ev->type, ev->conn, new_cycle(ctx, ev->conn, scope), flags);
             break;
         }
         case UA_EV_BODY:
@@ -435,11 +451,17 @@ static PyObject *py_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs
 static PyObject *py_context(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs != CTX_TEMPLATE || !PyList_Check(args[CTX_SERVERS]) || !PyUnicode_Check(args[CTX_SCHEME]) ||
+    /* Without the six cycle arguments (head() needs none of them) batch() makes no cycles. */
+    int cycles = nargs == CTX_TEMPLATE;
+    if ((nargs != CTX_CYCLE && !cycles) || !PyList_Check(args[CTX_SERVERS]) || !PyUnicode_Check(args[CTX_SCHEME]) ||
         !PyUnicode_Check(args[CTX_ROOT]) || !PyBytes_Check(args[CTX_RAW_ROOT]) || !PyDict_Check(args[CTX_STATE]) ||
-        !PyDict_Check(args[CTX_ASGI])) {
+        !PyDict_Check(args[CTX_ASGI]) ||
+        (cycles && (!PyType_Check(args[CTX_CYCLE]) || !PyType_IsSubtype((PyTypeObject *)args[CTX_CYCLE], &CycleType) ||
+                    !PyDict_CheckExact(args[CTX_CYCLES]) || !PyLong_Check(args[CTX_RING]) ||
+                    !PyLong_Check(args[CTX_HIGH_WATER])))) {
         PyErr_SetString(PyExc_TypeError, "context(servers: list, scheme: str, root_path: str, raw_root: bytes, "
-                                         "state: dict, extensions, asgi: dict)");
+                                         "state: dict, extensions, asgi: dict, cycle_class: type, dispatcher, "
+                                         "ring_addr: int, cycles: dict, high_water: int, access_log: bool)");
         return NULL;
     }
     PyObject *t = PyDict_New();
@@ -467,10 +489,8 @@ static PyObject *py_context(PyObject *self, PyObject *const *args, Py_ssize_t na
         Py_DECREF(t);
         return NULL;
     }
-    for (int i = 0; i < CTX_TEMPLATE; i++) {
-        Py_INCREF(args[i]);
-        PyTuple_SET_ITEM(ctx, i, args[i]);
-    }
+    for (int i = 0; i < CTX_TEMPLATE; i++)
+        PyTuple_SET_ITEM(ctx, i, Py_NewRef(i < nargs ? args[i] : Py_None));
     PyTuple_SET_ITEM(ctx, CTX_TEMPLATE, t);
     return ctx;
 }
@@ -547,6 +567,29 @@ static int flatten(struct flat *f, PyObject *headers, uint32_t *count)
     return rc;
 }
 
+/* ua_conn_respond with the app's header list; *rc gets what it returns. -1: a Python error was raised and
+ * nothing reached the engine. */
+static int respond(struct ua_ring *ring, uint32_t conn, long status, PyObject *headers, const void *body,
+                   Py_ssize_t body_len, uint32_t flags, int *rc)
+{
+    struct flat f;
+    f.p = f.stack;
+    f.len = 0;
+    f.cap = sizeof(f.stack);
+    uint32_t count = 0;
+    int ret = flatten(&f, headers, &count);
+    if (ret == 0) {
+        if (f.len > UINT32_MAX || (size_t)body_len > UINT32_MAX)
+            *rc = -E2BIG;
+        else
+            *rc = ua_conn_respond(ring, conn, (int)status, (const uint8_t *)f.p, (uint32_t)f.len, count, body,
+                                  (uint32_t)body_len, flags);
+    }
+    if (f.p != f.stack)
+        PyMem_Free(f.p);
+    return ret;
+}
+
 static PyObject *py_respond(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
@@ -567,25 +610,307 @@ static PyObject *py_respond(PyObject *self, PyObject *const *args, Py_ssize_t na
     Py_buffer body;
     if (PyObject_GetBuffer(args[4], &body, PyBUF_SIMPLE) < 0)
         return NULL;
-    struct flat f;
-    f.p = f.stack;
-    f.len = 0;
-    f.cap = sizeof(f.stack);
-    uint32_t count = 0;
-    PyObject *ret = NULL;
-    if (flatten(&f, args[3], &count) == 0) {
-        if (f.len > UINT32_MAX || (size_t)body.len > UINT32_MAX) {
-            ret = PyLong_FromLong(-E2BIG);
-        } else {
-            int rc = ua_conn_respond(ring, (uint32_t)conn, (int)status, (const uint8_t *)f.p, (uint32_t)f.len,
-                                     count, body.buf, (uint32_t)body.len, (uint32_t)flags);
-            ret = PyLong_FromLong(rc);
-        }
-    }
-    if (f.p != f.stack)
-        PyMem_Free(f.p);
+    int rc = 0;
+    int err = respond(ring, (uint32_t)conn, status, args[3], body.buf, body.len, (uint32_t)flags, &rc);
     PyBuffer_Release(&body);
-    return ret;
+    return err < 0 ? NULL : PyLong_FromLong(rc);
+}
+
+/* Cycle: the base class of asgi.py's Cycle, made per request by batch(). It holds the response state every
+ * request touches as slots (T_OBJECT_EX: Python code reads and writes them with the interpreter's
+ * specialised slot instructions) and implements send() for the common messages:
+ *
+ *   - http.response.start (not yet started, a dict): stored, as Cycle._send stores it;
+ *   - http.response.body with a bytes body, after the start, with no trailers announced and the client
+ *     still there: the head (if not sent yet) and the body go to the engine in one call; the last body
+ *     finishes the response (complete, out of Dispatcher.cycles) unless the access log or a waiting
+ *     receive() needs Cycle._finish.
+ *
+ * Those return DONE, an awaitable that is finished at once: no coroutine is made or stepped. A body past
+ * the high-water mark returns the coroutine Cycle._writable() instead (back-pressure). Every other
+ * message (an extension, a message out of order, a body that is not bytes, a client that has gone, a
+ * message that is not a dict) goes to the Python coroutine Cycle._send, which handles all of them with the
+ * same rules; so a C-handled message behaves exactly as if Cycle._send had handled it. An error from the
+ * engine goes through Cycle._send_failed, which raises what Python raised before. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *disp, *conn, *scope;
+    PyObject *started, *head_sent, *body_ended, *complete, *disconnected, *trailers;
+    PyObject *status, *sent, *start_headers, *waiter;
+    PyObject *cycles;
+    struct ua_ring *ring;
+    uint32_t cid;
+    uint32_t log;
+    Py_ssize_t high_water;
+} CycleObject;
+
+static PyObject *s_body, *s_more_body, *s_status, *s_trailers, *s_kick, *s_send_py, *s_writable, *s_finish,
+    *s_send_failed, *empty_bytes, *empty_tuple, *zero;
+
+/* The awaitable of a send() that finished in C: await gives None at once. One shared object: it has no
+ * state. Its __await__ is itself, an iterator whose first next() stops (NULL without an exception). */
+static PyObject *done_await(PyObject *self)
+{
+    Py_INCREF(self);
+    return self;
+}
+
+static PyObject *done_next(PyObject *self)
+{
+    (void)self;
+    return NULL;
+}
+
+static PyAsyncMethods done_async = {done_await, NULL, NULL, NULL};
+
+static PyTypeObject DoneType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "uringasgi._core.asgi.Done",
+    .tp_basicsize = sizeof(PyObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The awaitable of a send() that C finished: awaiting it gives None at once.",
+    .tp_as_async = &done_async,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = done_next,
+};
+
+static PyObject DONE = {_PyObject_EXTRA_INIT 1, &DoneType};
+
+#define CYCLE_FIELDS(X)                                                                                       \
+    X(disp) X(conn) X(scope) X(started) X(head_sent) X(body_ended) X(complete) X(disconnected) X(trailers)     \
+        X(status) X(sent) X(start_headers) X(waiter) X(cycles)
+
+static int cycle_traverse(CycleObject *c, visitproc visit, void *arg)
+{
+#define VISIT(f) Py_VISIT(c->f);
+    CYCLE_FIELDS(VISIT)
+#undef VISIT
+    return 0;
+}
+
+static int cycle_clear(CycleObject *c)
+{
+#define CLEAR(f) Py_CLEAR(c->f);
+    CYCLE_FIELDS(CLEAR)
+#undef CLEAR
+    return 0;
+}
+
+static void cycle_dealloc(CycleObject *c)
+{
+    PyObject_GC_UnTrack(c);
+    cycle_clear(c);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+/* A str equal to the ASCII text t (a message type: the app's literal, not interned, so not compared by
+ * identity). */
+static int str_is(PyObject *o, const char *t, Py_ssize_t n)
+{
+    return PyUnicode_CheckExact(o) && PyUnicode_GET_LENGTH(o) == n && PyUnicode_KIND(o) == PyUnicode_1BYTE_KIND &&
+           memcmp(PyUnicode_DATA(o), t, (size_t)n) == 0;
+}
+
+static void set_field(PyObject **field, PyObject *value)
+{
+    Py_INCREF(value);
+    Py_SETREF(*field, value);
+}
+
+/* Cycle._finish without the access log and with no receive() waiting: what every plain response needs. */
+static int cycle_finish(CycleObject *c)
+{
+    if (c->log || c->waiter != Py_None) {
+        PyObject *r = PyObject_CallMethodNoArgs((PyObject *)c, s_finish);
+        Py_XDECREF(r);
+        return r ? 0 : -1;
+    }
+    set_field(&c->complete, Py_True);
+    PyObject *cur = PyDict_GetItemWithError(c->cycles, c->conn);
+    if (cur == (PyObject *)c)
+        return PyDict_DelItem(c->cycles, c->conn);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* The body branch of Cycle._send for a bytes body (the caller checked started, not body_ended, no
+ * trailers, not disconnected). */
+static PyObject *cycle_body(CycleObject *c, PyObject *body, int more)
+{
+    Py_ssize_t len = PyBytes_GET_SIZE(body);
+    uint32_t flags = more ? UA_SEND_MORE : 0;
+    int rc;
+    if (c->head_sent == Py_True) {
+        rc = ua_conn_body(c->ring, c->cid, (const uint8_t *)PyBytes_AS_STRING(body), (uint32_t)len, flags);
+    } else {
+        long status = PyLong_AsLong(c->status);
+        if (status == -1 && PyErr_Occurred())
+            return NULL;
+        /* A TypeError here, or -EINVAL (a bad header), means nothing reached the client: the app's error
+         * still gets its 500. */
+        if (respond(c->ring, c->cid, status, c->start_headers, PyBytes_AS_STRING(body), len, flags, &rc) < 0)
+            return NULL;
+        set_field(&c->head_sent, rc != -EINVAL ? Py_True : Py_False);
+    }
+    PyObject *kick = PyObject_GetAttr(c->disp, s_kick); /* None under the native loop */
+    if (!kick)
+        return NULL;
+    if (kick != Py_None) {
+        PyObject *r = PyObject_CallNoArgs(kick);
+        Py_DECREF(kick);
+        if (!r)
+            return NULL;
+        Py_DECREF(r);
+    } else {
+        Py_DECREF(kick);
+    }
+    if (rc < 0) {
+        PyObject *code = PyLong_FromLong(rc);
+        PyObject *r = code ? PyObject_CallMethodOneArg((PyObject *)c, s_send_failed, code) : NULL;
+        Py_XDECREF(code);
+        Py_XDECREF(r); /* it always raises */
+        return NULL;
+    }
+    Py_ssize_t sent = PyLong_AsSsize_t(c->sent);
+    if (sent == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *n = PyLong_FromSsize_t(sent + len);
+    if (!n)
+        return NULL;
+    Py_SETREF(c->sent, n);
+    if (!more) {
+        set_field(&c->body_ended, Py_True);
+        if (cycle_finish(c) < 0)
+            return NULL;
+    } else if (rc > c->high_water) {
+        return PyObject_CallMethodNoArgs((PyObject *)c, s_writable);
+    }
+    Py_INCREF(&DONE);
+    return &DONE;
+}
+
+/* dict.get for a message: a borrowed value or dflt; NULL only with an error set. */
+static PyObject *get(PyObject *msg, PyObject *key, PyObject *dflt)
+{
+    PyObject *v = PyDict_GetItemWithError(msg, key);
+    return v ? v : PyErr_Occurred() ? NULL : dflt;
+}
+
+static PyObject *cycle_send(CycleObject *c, PyObject *msg)
+{
+    if (!PyDict_CheckExact(msg))
+        goto general;
+    PyObject *kind = get(msg, keys[K_TYPE], Py_None);
+    if (!kind)
+        return NULL;
+    if (str_is(kind, "http.response.body", 18)) {
+        if (c->started != Py_True || c->body_ended != Py_False || c->trailers != Py_False ||
+            c->disconnected != Py_False)
+            goto general;
+        PyObject *body = get(msg, s_body, empty_bytes);
+        PyObject *more = body ? get(msg, s_more_body, Py_False) : NULL;
+        if (!more)
+            return NULL;
+        if (!PyBytes_CheckExact(body))
+            goto general;
+        int m = PyObject_IsTrue(more);
+        if (m < 0)
+            return NULL;
+        return cycle_body(c, body, m);
+    }
+    if (str_is(kind, "http.response.start", 19) && c->started == Py_False) {
+        set_field(&c->started, Py_True);
+        PyObject *status = get(msg, s_status, NULL);
+        if (!status) {
+            if (!PyErr_Occurred())
+                PyErr_SetObject(PyExc_KeyError, s_status);
+            return NULL;
+        }
+        PyObject *headers = get(msg, keys[K_HEADERS], empty_tuple);
+        PyObject *trailers = headers ? get(msg, s_trailers, Py_False) : NULL;
+        if (!trailers)
+            return NULL;
+        int t = PyObject_IsTrue(trailers);
+        if (t < 0)
+            return NULL;
+        set_field(&c->status, status);
+        set_field(&c->start_headers, headers);
+        if (t)
+            set_field(&c->trailers, Py_True);
+        Py_INCREF(&DONE);
+        return &DONE;
+    }
+general:
+    return PyObject_CallMethodOneArg((PyObject *)c, s_send_py, msg);
+}
+
+static PyMethodDef cycle_methods[] = {
+    {"send", (PyCFunction)cycle_send, METH_O,
+     "send(message): ASGI send; an awaitable (finished at once when C handled the message)"},
+    {NULL, NULL, 0, NULL},
+};
+
+#define MEMBER(f, ro) {#f, T_OBJECT_EX, offsetof(CycleObject, f), ro, NULL},
+static PyMemberDef cycle_members[] = {
+    MEMBER(disp, READONLY) MEMBER(conn, READONLY) MEMBER(scope, READONLY) MEMBER(started, 0)
+    MEMBER(head_sent, 0) MEMBER(body_ended, 0) MEMBER(complete, 0) MEMBER(disconnected, 0) MEMBER(trailers, 0)
+    MEMBER(status, 0) MEMBER(sent, 0) MEMBER(start_headers, 0) MEMBER(waiter, 0)
+    {NULL, 0, 0, 0, NULL},
+};
+#undef MEMBER
+
+static PyTypeObject CycleType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "uringasgi._core.asgi.Cycle",
+    .tp_basicsize = sizeof(CycleObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "One request and its response: the state and send() every request uses (asgi.py subclasses it).",
+    .tp_traverse = (traverseproc)cycle_traverse,
+    .tp_clear = (inquiry)cycle_clear,
+    .tp_dealloc = (destructor)cycle_dealloc,
+    .tp_methods = cycle_methods,
+    .tp_members = cycle_members,
+};
+
+/* A new cycle of ctx's Cycle class for a request (steals scope), entered in Dispatcher.cycles. Made with
+ * object.__new__, which sets up the subclass's instance dict as a Python-made instance has it. */
+static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope)
+{
+    if (!scope)
+        return NULL;
+    PyTypeObject *tp = (PyTypeObject *)PyTuple_GET_ITEM(ctx, CTX_CYCLE);
+    if ((PyObject *)tp == Py_None) {
+        Py_DECREF(scope);
+        PyErr_SetString(PyExc_TypeError, "batch: a request, and no cycle class in ctx (see context())");
+        return NULL;
+    }
+    CycleObject *c = (CycleObject *)PyBaseObject_Type.tp_new(tp, empty_tuple, NULL);
+    PyObject *id = c ? PyLong_FromUnsignedLong(conn) : NULL;
+    if (!id) {
+        Py_XDECREF(c);
+        Py_DECREF(scope);
+        return NULL;
+    }
+    c->disp = Py_NewRef(PyTuple_GET_ITEM(ctx, CTX_DISP));
+    c->conn = id;
+    c->scope = scope;
+    c->started = Py_NewRef(Py_False);
+    c->head_sent = Py_NewRef(Py_False);
+    c->body_ended = Py_NewRef(Py_False);
+    c->complete = Py_NewRef(Py_False);
+    c->disconnected = Py_NewRef(Py_False);
+    c->trailers = Py_NewRef(Py_False);
+    c->status = Py_NewRef(zero);
+    c->sent = Py_NewRef(zero);
+    c->start_headers = Py_NewRef(empty_tuple);
+    c->waiter = Py_NewRef(Py_None);
+    c->cycles = Py_NewRef(PyTuple_GET_ITEM(ctx, CTX_CYCLES));
+    c->ring = PyLong_AsVoidPtr(PyTuple_GET_ITEM(ctx, CTX_RING));
+    c->cid = conn;
+    c->log = PyObject_IsTrue(PyTuple_GET_ITEM(ctx, CTX_LOG)) == 1;
+    c->high_water = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, CTX_HIGH_WATER));
+    if (PyErr_Occurred() || PyDict_SetItem(c->cycles, id, (PyObject *)c) < 0) {
+        Py_DECREF(c);
+        return NULL;
+    }
+    return (PyObject *)c;
 }
 
 /* step(coro) -> None | (yielded, context): the first step of a task, without the task (eager.py). The
@@ -633,7 +958,8 @@ static PyObject *py_step(PyObject *self, PyObject *coro)
 static PyMethodDef asgi_methods[] = {
     {"step", py_step, METH_O, "step(coro): None if it finished, (yielded, context) if it suspended"},
     {"context", (PyCFunction)(void (*)(void))py_context, METH_FASTCALL,
-     "context(servers, scheme, root_path, raw_root, state, extensions, asgi): what batch() shares per worker"},
+     "context(servers, scheme, root_path, raw_root, state, extensions, asgi[, cycle_class, dispatcher, "
+     "ring_addr, cycles, high_water, access_log]): what batch() and head() share per worker"},
     {"batch", (PyCFunction)(void (*)(void))py_batch, METH_FASTCALL,
      "batch(ctx, events_addr, n): [(kind, conn, payload, flags)] for one engine batch"},
     {"head", (PyCFunction)(void (*)(void))py_head, METH_FASTCALL,
@@ -658,7 +984,16 @@ static int make_constants(void)
         if (!(methods[i] = PyUnicode_InternFromString(method_names[i])))
             return -1;
     if (!(s_http = PyUnicode_InternFromString("http")) || !(s_http10 = PyUnicode_InternFromString("1.0")) ||
-        !(s_http11 = PyUnicode_InternFromString("1.1")))
+        !(s_http11 = PyUnicode_InternFromString("1.1")) || !(s_body = PyUnicode_InternFromString("body")) ||
+        !(s_more_body = PyUnicode_InternFromString("more_body")) ||
+        !(s_status = PyUnicode_InternFromString("status")) ||
+        !(s_trailers = PyUnicode_InternFromString("trailers")) || !(s_kick = PyUnicode_InternFromString("kick")) ||
+        !(s_send_py = PyUnicode_InternFromString("_send")) ||
+        !(s_writable = PyUnicode_InternFromString("_writable")) ||
+        !(s_finish = PyUnicode_InternFromString("_finish")) ||
+        !(s_send_failed = PyUnicode_InternFromString("_send_failed")) ||
+        !(empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) || !(empty_tuple = PyTuple_New(0)) ||
+        !(zero = PyLong_FromLong(0)) || PyType_Ready(&DoneType) < 0 || PyType_Ready(&CycleType) < 0)
         return -1;
     for (size_t i = 0; i < sizeof(common_names) / sizeof(common_names[0]); i++) {
         uint32_t n = (uint32_t)strlen(common_names[i]);
@@ -684,6 +1019,7 @@ int ua_asgi_init(void)
     } else if (!PyObject_HasAttrString(core, "asgi")) {
         PyObject *mod = NULL;
         if (make_constants() < 0 || !(mod = PyModule_Create(&asgi_module)) ||
+            PyModule_AddObjectRef(mod, "Cycle", (PyObject *)&CycleType) < 0 ||
             PyObject_SetAttrString(core, "asgi", mod) < 0) {
             PyErr_Clear();
             rc = -ENOMEM;

@@ -2,8 +2,9 @@
 
 One `Dispatcher` per worker gets every batch of engine events in one call (`dispatch`). The whole batch is
 turned into Python objects by one call into C (`_core.asgi.batch`, protocol/asgi.c): a request event comes
-back as its complete scope. A response head goes to the engine in one call too (`_core.asgi.respond`, which
-takes the app's header list as it is). The app's coroutine is stepped at once inside a copied
+back as its Cycle, scope included. `send()` is C (the base class of Cycle): a start and a bytes body, the
+messages of nearly every response, go to the engine from there in one call, with no coroutine; all other
+messages come to `Cycle._send`. The app's coroutine is stepped at once inside a copied
 context, as a task's first step would be, and a task is made only if it suspends (see eager.py).
 
 The cycle of one request, the rules:
@@ -61,6 +62,7 @@ F_HAS_BODY = lib.UA_REQ_HAS_BODY
 SEND_MORE = lib.UA_SEND_MORE
 _EINVAL = -errno.EINVAL
 F_FORWARDED = 0x100  # added by _core.asgi.batch: a Forwarded or X-Forwarded-For/-Proto header is present
+F_NEEDS_LOOK = F_HAS_BODY | F_FORWARDED  # a request that on_request must see
 
 BODY_HIGH_WATER = 64 * 1024  # buffered request body at which C stops reading for this request
 _body = lib.ua_conn_body
@@ -89,43 +91,39 @@ class ClientDisconnected(OSError):
         super().__init__(errno.EPIPE, "client disconnected")
 
 
-class Cycle:
+class Cycle(_c.Cycle):  # type: ignore[misc]
     """One request and its response.
 
-    Its state starts as the class attributes below; __init__ sets the ones every response reads, so
-    those reads take the interpreter's instance fast path. The rest (the request body's) stay class
-    defaults: most requests never touch them. (No __slots__: slots cannot have class-level defaults.)
+    Made per request by `_core.asgi.batch` (protocol/asgi.c), whose base class holds, as slots, the state
+    every response reads and writes: disp, conn, scope, started, head_sent, body_ended, complete,
+    disconnected, trailers, status, sent, start_headers, waiter. Its `send()` handles a start and a bytes
+    body in C and returns an awaitable that is finished at once; every other message comes to `_send`.
+    The rest of the state starts as the class attributes below (the request body's; most requests never
+    touch it).
     """
+
+    disp: Dispatcher
+    conn: int
+    scope: Scope
+    started: bool  # http.response.start seen
+    head_sent: bool  # the response head went to C
+    body_ended: bool  # the last body message (more_body False) went to C
+    complete: bool  # the whole response, trailers included, went to C
+    disconnected: bool
+    trailers: bool
+    status: int
+    sent: int
+    start_headers: Any
+    waiter: asyncio.Future[None] | None
 
     body: list[bytes] | None = None  # request body chunks not yet given to the app
     body_size = 0
     body_done = True  # the request body has all arrived (on_request clears it when there is a body)
     delivered = False  # ...and has all been given to the app
     paused = False  # C was told to stop reading this request's body
-    started = False  # http.response.start seen
-    head_sent = False  # the response head went to C
-    body_ended = False  # the last body message (more_body False) went to C
-    complete = False  # the whole response, trailers included, went to C
-    disconnected = False
-    trailers = False
     trailer_parts: list[tuple[bytes, int]] | None = None
-    status = 0
-    sent = 0
-    start_headers: Any = ()
     start_time = 0.0
-    waiter: asyncio.Future[None] | None = None
     writable: asyncio.Future[None] | None = None
-
-    def __init__(self, disp: Dispatcher, conn: int, scope: Scope) -> None:
-        self.disp = disp
-        self.conn = conn
-        self.scope = scope
-        # Every request reads these: as instance values they are read by the specialised fast path; a
-        # class default would be looked up through the type on each read.
-        self.started = self.head_sent = self.body_ended = self.complete = False
-        self.disconnected = self.trailers = False
-        self.waiter = None
-        self.status = self.sent = 0
 
     @property
     def method(self) -> str:
@@ -191,10 +189,10 @@ class Cycle:
             await self.waiter
             self.waiter = None
 
-    async def send(self, message: Message) -> None:
+    async def _send(self, message: Message) -> None:
+        """send() for every message the C send() does not finish itself (see asgi.c), by the same rules."""
         kind = message["type"]
         if kind == "http.response.body" and self.started and not self.body_ended:
-            # The common case, inline: one call into C, no further coroutine.
             if self.disconnected:
                 raise ClientDisconnected()
             body = message.get("body", b"")
@@ -418,6 +416,7 @@ class Dispatcher:
         self.access = access
         self.high_water = high_water
         self.on_request_done = on_request_done
+        self.look_all = access.needs_time or limit_concurrency is not None  # every request to on_request
         self.cycles: dict[int, Cycle] = {}
         self.running = 0
         # Each one is advertised because it works: see tests/integration/test_extensions.py.
@@ -436,6 +435,12 @@ class Dispatcher:
             self.state,
             self.extensions,
             {"version": "3.0", "spec_version": "2.4"},
+            Cycle,
+            self,
+            self.ring_addr,
+            self.cycles,
+            high_water,
+            access.enabled,
         )
         self._events: Any = None  # the event array last seen, and its address for C
         self._events_addr = 0
@@ -456,8 +461,10 @@ class Dispatcher:
             kind, conn, payload, flags = batch[i]
             i += 1
             if kind == EV_REQUEST:
-                cycle = self.on_request(conn, payload, flags)
-                if cycle is None:
+                cycle = payload
+                # A request with no body and no proxy headers needs on_request only for the flags of
+                # this worker (the access log's time, the concurrency limit).
+                if (flags & F_NEEDS_LOOK or self.look_all) and not self.on_request(cycle, flags):
                     continue
                 # The body that came in with the head is handed over before the app's first step, so an
                 # app that reads it at once (a POST) finishes in that step instead of suspending into a task.
@@ -489,9 +496,9 @@ class Dispatcher:
                 if w is not None and not w.done():
                     w.set_result(None)
 
-    def on_request(self, conn: int, scope: Scope, flags: int) -> Cycle | None:
-        """A request head: its cycle, to be started; None when it was answered here (503)."""
-        cycle = Cycle(self, conn, scope)
+    def on_request(self, cycle: Cycle, flags: int) -> bool:
+        """A request's cycle (made and put in `cycles` by C): False when it was answered here (503)."""
+        scope = cycle.scope
         if flags & F_HAS_BODY:
             cycle.body_done = False
         if flags & F_FORWARDED and self.proxy_headers:
@@ -500,14 +507,13 @@ class Dispatcher:
                 scope["scheme"], scope["client"] = self._forwarded(scope["headers"], scope["scheme"], client)
         if self.access.needs_time:
             cycle.start_time = time.perf_counter()
-        self.cycles[conn] = cycle
         if self.limit is not None and self.running >= self.limit:
             cycle.started = cycle.head_sent = True
             cycle.status = 503
-            _respond(self.ring_addr, conn, 503, BUSY_HEADERS, b"Service Unavailable", 0)
+            _respond(self.ring_addr, cycle.conn, 503, BUSY_HEADERS, b"Service Unavailable", 0)
             cycle._finish()
-            return None
-        return cycle
+            return False
+        return True
 
     def start(self, cycle: Cycle) -> None:
         """Run the app for a request: its first step now, a task only if it suspends."""

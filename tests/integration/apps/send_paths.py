@@ -1,0 +1,49 @@
+"""An app whose paths each send one kind of message sequence: the boundaries of send()'s C path (asgi.c)."""
+
+from __future__ import annotations
+
+from collections import UserDict
+from typing import Any
+
+START = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+
+
+async def app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    if path == "/bytearray":
+        await send(START)
+        await send({"type": "http.response.body", "body": bytearray(b"from a bytearray")})
+    elif path == "/memoryview":
+        await send(START)
+        await send({"type": "http.response.body", "body": memoryview(b"xxfrom a memoryview")[2:]})
+    elif path == "/mixed":
+        # bytes, then bytearray, then bytes again: the C path and the Python path take turns on one response
+        await send(START)
+        await send({"type": "http.response.body", "body": b"one ", "more_body": True})
+        await send({"type": "http.response.body", "body": bytearray(b"two "), "more_body": True})
+        await send({"type": "http.response.body", "body": b"three"})
+    elif path == "/no-headers":
+        await send({"type": "http.response.start", "status": 204 if scope["method"] == "DELETE" else 200})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "DELETE" else b"bare"})
+    elif path == "/mapping":
+        # ASGI messages are mappings; not every mapping is a dict
+        await send(
+            UserDict({"type": "http.response.start", "status": 201, "headers": [(b"x-kind", b"mapping")]})
+        )
+        await send(UserDict({"type": "http.response.body", "body": b"made of mappings"}))
+    elif path == "/after-end":
+        await send(START)
+        await send({"type": "http.response.body", "body": b"done"})
+        await send({"type": "http.response.body", "body": b"one too many"})
+    elif path == "/start-twice":
+        await send(START)
+        await send(START)
+    elif path == "/no-status":
+        await send({"type": "http.response.start", "headers": []})
+    elif path == "/awaitable":
+        # send() returns an awaitable; it does its work when awaited as the app sees it, and gives None
+        got = await send(START)
+        again = await send({"type": "http.response.body", "body": repr(got).encode()})
+        assert again is None
