@@ -406,3 +406,97 @@ def test_resume_inside_a_line_goes_on_from_where_it_stopped(cut_after: bytes, sp
     fresh = ffi.new("uint8_t[]", bytes(buf))
     lib.ua_parse_reset(h)
     assert lib.ua_parse_request(h, fresh, len(req), lim) == -74, "the spoiled byte is caught by a fresh parse"
+
+
+def full_outcome(data: bytes) -> tuple[Any, ...]:
+    """Everything a parse gives: spans, facts, the index and the bytes (names lowercased in place)."""
+    r, h, buf = parse(data)
+    if r <= 0:
+        return (r, h.error)
+    spans = (h.method, h.target, h.path, h.query)
+    return (
+        r,
+        tuple(text(buf, s) for s in spans),
+        tuple((s.off, s.len) for s in spans),
+        (h.method_id, h.minor, h.flags, h.content_length, h.n_headers),
+        tuple(headers(buf, h)),
+        tuple(h.known),
+        bytes(buf),
+    )
+
+
+def fast_path_request(rng: random.Random) -> bytes:
+    """Heads around the shapes the vector levels read straight through (and just off them): methods and
+    targets either side of the 32- and 64-byte windows, every known name in mixed case and near-misses of
+    them, one or more OWS, short heads that end inside a vector, and sometimes one byte spoiled."""
+    tchars = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    method = rng.choice(
+        [b"GET", b"POST", b"get", b"OPTIONS", bytes(rng.choice(tchars) for _ in range(rng.randrange(1, 80)))]
+    )
+    target = rng.choice(
+        [
+            b"/",
+            b"*",
+            b"http://h/x?y",
+            b"/" + bytes(rng.choice(b"abc/%-._~?=&") for _ in range(rng.randrange(0, 100))),
+        ]
+    )
+    version = rng.choice([b"HTTP/1.1", b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2.0", b"HTTP/1.1 ", b"HTTP/1.x"])
+    lines = [method + b" " + target + b" " + version]
+    names = [
+        *KNOWN,
+        "x-decoy",
+        "hosts",
+        "hos",
+        "tE",
+        "content-lengthx",
+        "connectiom",
+        "upgrade-insecure-requests",
+    ]
+    for _ in range(rng.randrange(0, 5)):
+        name = rng.choice(names)
+        name = "".join(c.upper() if rng.random() < 0.5 else c for c in name)
+        value = rng.choice(
+            [
+                b"",
+                b"keep-alive",
+                b"close",
+                b"chunked",
+                b"0",
+                b"12",
+                b"h",
+                b"a b",
+                b"h/x",
+                b"100-continue",
+                bytes(rng.choice(b'abc XYZ\t\x80,;="') for _ in range(rng.randrange(0, 40))),
+            ]
+        )
+        ows = rng.choice([b"", b" ", b" ", b"  ", b"\t", b" \t"])
+        tail = rng.choice([b"", b"", b" ", b"\t "])
+        lines.append(name.encode() + b":" + ows + value + tail)
+    if rng.random() < 0.8:
+        lines.insert(1, b"Host: " + rng.choice([b"h", b"localhost", b"api.example.com:8443", b"a@b", b"x y"]))
+    raw = bytearray(b"\r\n".join(lines) + b"\r\n\r\n")
+    if rng.random() < 0.3:
+        raw[rng.randrange(len(raw))] = rng.choice(b"\x00\x01\x09\x0b\x7f\x80 \r\n:?")
+    return bytes(raw)
+
+
+def test_fast_path_agrees_with_the_general_code(restore_simd: None) -> None:
+    # The scalar level has no fast path, so it is the reference for the vector levels' straight-through code.
+    rng = random.Random(99)
+    levels = [lv for lv in LEVELS.values() if lib.ua_simd_set(lv) == 0]
+    assert lib.UA_SIMD_SCALAR in levels and len(levels) > 1
+    disagreements = []
+    n_ok = 0
+    for _ in range(4000):
+        req = fast_path_request(rng)
+        results = []
+        for lv in levels:
+            lib.ua_simd_set(lv)
+            results.append(full_outcome(req))
+        if any(r != results[0] for r in results):
+            disagreements.append((req, results))
+        n_ok += results[0][0] > 0
+    assert disagreements[:3] == []
+    assert n_ok > 500, n_ok
