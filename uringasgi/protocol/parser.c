@@ -172,48 +172,19 @@ AVX2 static inline size_t scan_avx2(int cls, const uint8_t *p, size_t n)
     return i + scan_sse42(cls, p + i, n - i);
 }
 
-/* The fast path's scanner (see find_bad): 32 bytes at a time while 32 are left. 1 with *s at the first byte
- * outside the class, or 0 with *s at the first byte not looked at. */
-AVX2 static inline int run_avx2(int cls, const uint8_t *buf, size_t *s, size_t end)
-{
-    for (size_t i = *s; i + 32 <= end; i += 32) {
-        unsigned m = bad32(cls, _mm256_loadu_si256((const __m256i *)(buf + i)));
-        if (m) {
-            *s = i + (size_t)__builtin_ctz(m);
-            return 1;
-        }
-        *s = i + 32;
-    }
-    return 0;
-}
-
-/* The first byte of [s, end) outside the class, or end; for the vector levels only (lvl and cls are constants
- * at every call). No scalar tail: when fewer than 16 bytes are left, the 16 bytes that end at `end` are
+/* The first byte of [s, end) outside the class, or end; for the vector levels only (cls is a constant at
+ * every call). No scalar tail: when fewer than 16 bytes are left, the 16 bytes that end at `end` are
  * classified and the bits before s shifted out, so every load stays inside [buf, buf + end) (the caller makes
- * sure end >= 16). The first 16 bytes are looked at alone because most fields end inside them. */
-AINLINE size_t find_bad(int lvl, int cls, const uint8_t *buf, size_t s, size_t end)
+ * sure end >= 16). 16-byte loads on the AVX2 level too: on the development machine (AMD EPYC), 32-byte loads
+ * here made the medium and large benchmark heads up to twice as slow, and the speed of the AVX2 build swung
+ * from run to run; most fields end inside the first 16 bytes anyway. */
+AINLINE size_t find_bad(int cls, const uint8_t *buf, size_t s, size_t end)
 {
     unsigned m;
-    if (s + 16 <= end) {
+    for (; s + 16 <= end; s += 16) {
         m = bad16(cls, _mm_loadu_si128((const __m128i *)(buf + s)));
         if (m)
             return s + (size_t)__builtin_ctz(m);
-        s += 16;
-        if (lvl == UA_SIMD_AVX2 && s + 64 <= end) {
-            /* 32-byte loads only for a long field: measured on the development machine, starting them
-             * earlier made the medium and large benchmark heads slower than 16-byte loads alone. */
-            m = bad16(cls, _mm_loadu_si128((const __m128i *)(buf + s)));
-            if (m)
-                return s + (size_t)__builtin_ctz(m);
-            s += 16;
-            if (run_avx2(cls, buf, &s, end))
-                return s;
-        }
-        for (; s + 16 <= end; s += 16) {
-            m = bad16(cls, _mm_loadu_si128((const __m128i *)(buf + s)));
-            if (m)
-                return s + (size_t)__builtin_ctz(m);
-        }
     }
     if (s >= end)
         return end;
@@ -789,12 +760,12 @@ AINLINE int field_line(int lvl, uint8_t *buf, size_t end, struct resume rs, stru
  * byte that is an error) is FL_SLOW, with nothing written, and field_line() reads the line again from its
  * first byte: it alone decides errors, so each keeps its code. On FL_FIELD the name is lowercased and *id is
  * its known-header id or -1; on FL_FIELD and FL_END, *next is the first byte after the line. */
-AINLINE int fast_line(int lvl, uint8_t *buf, size_t end, size_t p, struct ua_header *hd, size_t *next, int *id)
+AINLINE int fast_line(uint8_t *buf, size_t end, size_t p, struct ua_header *hd, size_t *next, int *id)
 {
     /* The line's end is found from its first byte (a name is all value bytes too), not from the colon: the
      * next line's start then waits on one scan only, and the name and value checks of this line overlap it. */
-    size_t e = find_bad(lvl, CLS_VALUE, buf, p, end);
-    size_t c = find_bad(lvl, CLS_TOKEN, buf, p, end);
+    size_t e = find_bad(CLS_VALUE, buf, p, end);
+    size_t c = find_bad(CLS_TOKEN, buf, p, end);
     if (e + 1 >= end || buf[e] != '\r' || buf[e + 1] != '\n')
         return FL_SLOW;
     if (c == p) {
@@ -845,34 +816,7 @@ static int fail(struct ua_head *h, int err)
     return -EBADMSG;
 }
 
-/* The semantics and the index entry of an accepted field line whose known-header id is `id` (or -1): 0 or
- * UA_PE_*. */
-AINLINE int index_field(int lvl, struct ua_head *h, const uint8_t *buf, size_t end, const struct ua_header *hd,
-                        int id, unsigned n, int is_request)
-{
-    if (id < 0)
-        return 0;
-#if UA_X86
-    if (id == UA_HK_HOST && lvl != UA_SIMD_SCALAR && end >= 16) {
-        /* field_semantics' Host case, its byte check by vector (the line and its CRLF are inside end) */
-        if (h->known[UA_HK_HOST] != UA_HK_ABSENT)
-            h->flags |= F_HOST_TWICE;
-        if (host_chars_bad16(buf, hd->value_off, hd->value_len, end))
-            return UA_PE_HOST;
-    } else
-#endif
-    if (id <= UA_HK_UPGRADE) { /* the ids with semantics come first */
-        int e = field_semantics(h, id, buf + hd->value_off, hd->value_len, is_request);
-        if (e)
-            return e;
-    }
-    if (h->known[id] == UA_HK_ABSENT)
-        h->known[id] = (uint8_t)n;
-    return 0;
-}
-
-/* Field lines until the empty line, then the semantic checks. The vector levels read lines with fast_line()
- * while they have the common shape; a line that has not goes through field_line(), then fast_line() again. */
+/* Field lines until the empty line, then the semantic checks. */
 AINLINE int parse_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, const struct ua_parse_limits *lim,
                          int is_request)
 {
@@ -882,51 +826,58 @@ AINLINE int parse_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
     uint8_t sub = h->sub;
     unsigned n = h->n_headers;
     struct resume rs = {&pos, &scan, &sub};
-    int r, e;
+    int r;
     for (;;) {
-        r = FL_SLOW;
-#if UA_X86
-        if (lvl != UA_SIMD_SCALAR && sub == SUB_START && end >= 16) {
-            size_t p = pos;
-            while (p + 1 < end) {
-                if (buf[p] == '\r' && buf[p + 1] == '\n') {
-                    p += 2;
-                    r = FL_END;
-                    break;
-                }
-                if (n >= maxf) /* field_line() path below says 431 */
-                    break;
-                struct ua_header *hd = &h->headers[n];
-                size_t next = 0;
-                int id = -1;
-                if (fast_line(lvl, buf, end, p, hd, &next, &id) != FL_FIELD)
-                    break;
-                e = index_field(lvl, h, buf, end, hd, id, n, is_request);
-                if (e) {
-                    r = -e;
-                    break;
-                }
-                p = next;
-                n++;
-            }
-            pos = scan = (uint16_t)p;
-            if (r != FL_SLOW)
-                break;
-        }
-#endif
         if (n >= maxf && sub == SUB_START && pos < end && buf[pos] != '\r') {
             r = -UA_PE_TOO_MANY_HEADERS;
             break;
         }
         struct ua_header *hd = &h->headers[n < UA_MAX_HEADERS ? n : UA_MAX_HEADERS - 1];
-        r = field_line(lvl, buf, end, rs, hd);
+        int id = -1;
+        r = FL_SLOW;
+#if UA_X86
+        if (lvl != UA_SIMD_SCALAR && sub == SUB_START && end >= 16 && (size_t)pos + 1 < end) {
+            if (buf[pos] == '\r' && buf[pos + 1] == '\n') {
+                pos = scan = (uint16_t)(pos + 2);
+                r = FL_END;
+                break;
+            }
+            size_t next = 0;
+            r = fast_line(buf, end, pos, hd, &next, &id);
+            if (r != FL_SLOW)
+                pos = scan = (uint16_t)next;
+        }
+#endif
+        if (r == FL_SLOW) {
+            r = field_line(lvl, buf, end, rs, hd);
+            if (r == FL_FIELD) {
+                lower_name(buf + hd->name_off, hd->name_len);
+                id = known_id(buf + hd->name_off, hd->name_len);
+            }
+        }
         if (r != FL_FIELD)
             break;
-        lower_name(buf + hd->name_off, hd->name_len);
-        e = index_field(lvl, h, buf, end, hd, known_id(buf + hd->name_off, hd->name_len), n, is_request);
-        if (e) {
-            r = -e;
-            break;
+        if (id >= 0) {
+#if UA_X86
+            if (id == UA_HK_HOST && lvl != UA_SIMD_SCALAR && end >= 16) {
+                /* field_semantics' Host case, its byte check by vector */
+                if (h->known[UA_HK_HOST] != UA_HK_ABSENT)
+                    h->flags |= F_HOST_TWICE;
+                if (host_chars_bad16(buf, hd->value_off, hd->value_len, end)) {
+                    r = -UA_PE_HOST;
+                    break;
+                }
+            } else
+#endif
+            if (id <= UA_HK_UPGRADE) { /* the ids with semantics come first */
+                int e = field_semantics(h, id, buf + hd->value_off, hd->value_len, is_request);
+                if (e) {
+                    r = -e;
+                    break;
+                }
+            }
+            if (h->known[id] == UA_HK_ABSENT)
+                h->known[id] = (uint8_t)n;
         }
         n++;
     }
@@ -938,7 +889,7 @@ AINLINE int parse_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
         return 0;
     if (r < 0)
         return fail(h, -r);
-    e = finish(h, is_request); /* FL_END */
+    int e = finish(h, is_request); /* FL_END */
     if (e)
         return fail(h, e);
     h->head_len = pos;
@@ -1084,7 +1035,7 @@ SSE42 static inline void rl_masks16(struct rl_masks *k, const uint8_t *buf, unsi
  * SP "HTTP/1.1" or "HTTP/1.0" CRLF, whole inside [0, end), end >= 16. 1 when accepted (h filled as
  * request_line() would fill it), else 0 with nothing written: request_line() then reads the line and alone
  * decides what is an error. */
-AINLINE int fast_request_line(int lvl, struct ua_head *h, const uint8_t *buf, size_t end,
+AINLINE int fast_request_line(struct ua_head *h, const uint8_t *buf, size_t end,
                               const struct ua_parse_limits *lim)
 {
     size_t m, t, e = 0, q = SIZE_MAX;
@@ -1111,7 +1062,7 @@ AINLINE int fast_request_line(int lvl, struct ua_head *h, const uint8_t *buf, si
             q = qs ? (size_t)__builtin_ctzll(qs) : SIZE_MAX;
         }
     } else {
-        m = find_bad(lvl, CLS_TOKEN, buf, 0, end);
+        m = find_bad(CLS_TOKEN, buf, 0, end);
         if (m == 0 || m >= end || buf[m] != ' ')
             return 0;
     }
@@ -1182,7 +1133,7 @@ AINLINE int parse_head(int lvl, struct ua_head *h, uint8_t *buf, size_t len, con
         int r = 0;
 #if UA_X86
         if (lvl != UA_SIMD_SCALAR && is_request && h->scan == 0 && end >= 16)
-            r = fast_request_line(lvl, h, buf, end, lim);
+            r = fast_request_line(h, buf, end, lim);
 #endif
         if (r == 0)
             r = is_request ? request_line(lvl, h, buf, end, lim) : status_line(lvl, h, buf, end);
