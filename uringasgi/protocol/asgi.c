@@ -645,7 +645,7 @@ typedef struct {
 } CycleObject;
 
 static PyObject *s_body, *s_more_body, *s_status, *s_trailers, *s_kick, *s_send_py, *s_writable, *s_finish,
-    *s_send_failed, *empty_bytes, *empty_tuple, *zero;
+    *s_send_failed, *s_receive, *s_send, *s_ended, *s_on_request_done, *empty_bytes, *empty_tuple, *zero;
 
 /* The awaitable of a send() that finished in C: await gives None at once. One shared object: it has no
  * state. Its __await__ is itself, an iterator whose first next() stops (NULL without an exception). */
@@ -842,9 +842,13 @@ general:
     return PyObject_CallMethodOneArg((PyObject *)c, s_send_py, msg);
 }
 
+static PyObject *cycle_run(CycleObject *c, PyObject *app);
+
 static PyMethodDef cycle_methods[] = {
     {"send", (PyCFunction)cycle_send, METH_O,
      "send(message): ASGI send; an awaitable (finished at once when C handled the message)"},
+    {"run", (PyCFunction)cycle_run, METH_O,
+     "run(app): the app's first step; None if it finished, (coro, (yielded, context)) if it suspended"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -918,30 +922,38 @@ static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope)
  * finished (its return value is dropped, as a task's result is for an ASGI app); a tuple: it suspended on
  * `yielded`, and the context must go to the task that carries it on; an exception: it raised that.
  * PyIter_Send gives the return value without raising StopIteration, which `coro.send` costs. */
+static PySendResult first_step(PyObject *coro, PyObject **result, PyObject **context)
+{
+    PyObject *ctx = PyContext_CopyCurrent();
+    if (!ctx)
+        return PYGEN_ERROR;
+    if (PyContext_Enter(ctx) < 0) {
+        Py_DECREF(ctx);
+        return PYGEN_ERROR;
+    }
+    *result = NULL;
+    PySendResult r = PyIter_Send(coro, Py_None, result);
+    if (PyContext_Exit(ctx) < 0) {
+        Py_XDECREF(*result);
+        Py_DECREF(ctx);
+        return PYGEN_ERROR;
+    }
+    if (r != PYGEN_NEXT)
+        Py_DECREF(ctx);
+    else
+        *context = ctx;
+    return r;
+}
+
 static PyObject *py_step(PyObject *self, PyObject *coro)
 {
     (void)self;
-    PyObject *ctx = PyContext_CopyCurrent();
-    if (!ctx)
+    PyObject *result, *ctx;
+    PySendResult r = first_step(coro, &result, &ctx);
+    if (r == PYGEN_ERROR)
         return NULL;
-    if (PyContext_Enter(ctx) < 0) {
-        Py_DECREF(ctx);
-        return NULL;
-    }
-    PyObject *result = NULL;
-    PySendResult r = PyIter_Send(coro, Py_None, &result);
-    if (PyContext_Exit(ctx) < 0) {
-        Py_XDECREF(result);
-        Py_DECREF(ctx);
-        return NULL;
-    }
-    if (r == PYGEN_ERROR) {
-        Py_DECREF(ctx);
-        return NULL;
-    }
     if (r == PYGEN_RETURN) {
         Py_DECREF(result);
-        Py_DECREF(ctx);
         Py_RETURN_NONE;
     }
     PyObject *t = PyTuple_New(2);
@@ -953,6 +965,81 @@ static PyObject *py_step(PyObject *self, PyObject *coro)
     PyTuple_SET_ITEM(t, 0, result);
     PyTuple_SET_ITEM(t, 1, ctx);
     return t;
+}
+
+/* Is attribute `name` of o None? -1 on error. */
+static int attr_is_none(PyObject *o, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(o, name);
+    if (!v)
+        return -1;
+    int none = v == Py_None;
+    Py_DECREF(v);
+    return none;
+}
+
+/* Cycle.run(app): Dispatcher.start's work for one request, as eager.run_eagerly does it: the app's
+ * coroutine is made and stepped once (step). If it finished, Cycle.ended(exc) runs only when there is
+ * something to do (an exception, an incomplete response, a loop to kick, a request count to keep): a
+ * plain response is already complete, so most requests end here with no Python call. An exception the
+ * app raises that is not an Exception (KeyboardInterrupt, SystemExit) propagates, as from a task step.
+ * If it suspended, (coro, (yielded, context)) goes back for eager.carry_on. */
+static PyObject *cycle_run(CycleObject *c, PyObject *app)
+{
+    PyObject *self = (PyObject *)c;
+    PyObject *args[3] = {c->scope, PyObject_GetAttr(self, s_receive), PyObject_GetAttr(self, s_send)};
+    PyObject *coro = args[1] && args[2] ? PyObject_Vectorcall(app, args, 3, NULL) : NULL;
+    Py_XDECREF(args[1]);
+    Py_XDECREF(args[2]);
+    if (!coro)
+        return NULL;
+    PyObject *result, *ctx, *exc = NULL;
+    PySendResult r = first_step(coro, &result, &ctx);
+    if (r == PYGEN_NEXT) {
+        PyObject *t = PyTuple_New(2);
+        PyObject *out = t ? PyTuple_New(2) : NULL;
+        if (!out) {
+            Py_XDECREF(t);
+            Py_DECREF(result);
+            Py_DECREF(ctx);
+            Py_DECREF(coro);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, 0, result);
+        PyTuple_SET_ITEM(t, 1, ctx);
+        PyTuple_SET_ITEM(out, 0, coro);
+        PyTuple_SET_ITEM(out, 1, t);
+        return out;
+    }
+    Py_DECREF(coro);
+    if (r == PYGEN_RETURN) {
+        Py_DECREF(result); /* an ASGI app's return value means nothing, as a task's result */
+    } else {
+        if (!PyErr_ExceptionMatches(PyExc_Exception))
+            return NULL;
+        PyObject *type, *tb;
+        PyErr_Fetch(&type, &exc, &tb);
+        PyErr_NormalizeException(&type, &exc, &tb);
+        if (tb)
+            PyException_SetTraceback(exc, tb);
+        Py_XDECREF(type);
+        Py_XDECREF(tb);
+    }
+    if (!exc && c->complete == Py_True) {
+        int quiet = attr_is_none(c->disp, s_kick);
+        if (quiet > 0)
+            quiet = attr_is_none(c->disp, s_on_request_done);
+        if (quiet < 0)
+            return NULL;
+        if (quiet)
+            Py_RETURN_NONE;
+    }
+    PyObject *ret = PyObject_CallMethodOneArg(self, s_ended, exc ? exc : Py_None);
+    Py_XDECREF(exc);
+    if (!ret)
+        return NULL;
+    Py_DECREF(ret);
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef asgi_methods[] = {
@@ -992,6 +1079,9 @@ static int make_constants(void)
         !(s_writable = PyUnicode_InternFromString("_writable")) ||
         !(s_finish = PyUnicode_InternFromString("_finish")) ||
         !(s_send_failed = PyUnicode_InternFromString("_send_failed")) ||
+        !(s_receive = PyUnicode_InternFromString("receive")) || !(s_send = PyUnicode_InternFromString("send")) ||
+        !(s_ended = PyUnicode_InternFromString("ended")) ||
+        !(s_on_request_done = PyUnicode_InternFromString("on_request_done")) ||
         !(empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) || !(empty_tuple = PyTuple_New(0)) ||
         !(zero = PyLong_FromLong(0)) || PyType_Ready(&DoneType) < 0 || PyType_Ready(&CycleType) < 0)
         return -1;

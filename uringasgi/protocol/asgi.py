@@ -38,7 +38,7 @@ from uringasgi import _core
 from uringasgi._core import ffi, lib
 from uringasgi.logs import error_logger
 from uringasgi.protocol.accesslog import AccessLog
-from uringasgi.protocol.eager import carry_on, step
+from uringasgi.protocol.eager import carry_on
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -348,8 +348,13 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
 
     # --- the app finished ----------------------------------------------------------------------
     def app_done(self, exc: BaseException | None) -> None:
+        """The task that carried the app on (it suspended in its first step) finished."""
+        self.disp.running -= 1
+        self.ended(exc)
+
+    def ended(self, exc: BaseException | None) -> None:
+        """The app finished: in its first step (the C run() calls this only when there is work) or later."""
         disp = self.disp
-        disp.running -= 1
         if exc is not None or not self.complete:
             self._app_ended_badly(exc)
         if disp.kick is not None:
@@ -516,19 +521,15 @@ class Dispatcher:
         return True
 
     def start(self, cycle: Cycle) -> None:
-        """Run the app for a request: its first step now, a task only if it suspends."""
-        self.running += 1
-        # eager.run_eagerly, inlined: this runs once per request.
-        coro: Any = self.app(cycle.scope, cycle.receive, cycle.send)
-        try:
-            suspended = step(coro)
-        except Exception as exc:
-            cycle.app_done(exc)
-            return
-        if suspended is None:
-            cycle.app_done(None)
-        else:
-            carry_on(self.loop, coro, suspended, cycle.app_done)
+        """Run the app for a request: its first step now (Cycle.run, in C), a task only if it suspends.
+
+        `running` counts the apps a task carries on: one that finished in its first step never counted.
+        """
+        suspended = cycle.run(self.app)
+        if suspended is not None:
+            self.running += 1
+            coro, first = suspended
+            carry_on(self.loop, coro, first, cycle.app_done)
 
     def _forwarded(
         self, headers: list[tuple[bytes, bytes]], scheme: str, client: tuple[str, int] | None

@@ -22,7 +22,8 @@ from uringasgi._core import lib
 
 if lib.ua_asgi_init() < 0:
     raise ImportError("uringasgi._core: the C-API functions of protocol/asgi.c could not be set up")
-# step(coro) -> None | (yielded, context): run_eagerly's first step, for callers that inline it.
+# step(coro) -> None | (yielded, context): run_eagerly's first step. (A request's first step is Cycle.run,
+# which does the same in C and also makes the app's coroutine.)
 step: Callable[[Coroutine[Any, Any, Any]], tuple[Any, Any] | None] = _core.asgi.step
 
 Done = Callable[[BaseException | None], None]
