@@ -34,7 +34,7 @@ apt-fuzz:
 
 $(VENV)/.stamp: pyproject.toml setup.py | apt
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install -q -U pip 'setuptools>=68' wheel 'cffi>=1.16'
+	$(VPY) -m pip install -q -U pip 'setuptools>=77' wheel 'cffi>=1.16'
 	$(VPY) -m pip install -q --no-build-isolation -e '.[test]'
 	@touch $@
 
