@@ -9,7 +9,7 @@ handler does, so each test picks the behaviour it needs:
     /big?n=N      N bytes
     /stream?n=K&size=S   K body pieces of S bytes, each with more_body; waits for WRITABLE when "full"
     /slow?ms=M    answered after M ms (the client may be gone by then)
-    /file?path=P&off=O&len=L   a file range by splice
+    /file?path=P&off=O&len=L   a file range by sendfile
     /close        aborted by the app (ua_conn_close)
     /id           this connection's id
     /stale?conn=I a late completion for connection id I (ua_ring_debug_stale), then "ok"

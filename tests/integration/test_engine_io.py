@@ -267,7 +267,7 @@ def test_emfile_does_not_spin_and_recovers() -> None:
         e.stop()
 
 
-def test_sendfile_range_by_splice(engine: Engine, tmp_path: Path) -> None:
+def test_sendfile_range(engine: Engine, tmp_path: Path) -> None:
     data = os.urandom(3_000_000)
     f = tmp_path / "blob"
     f.write_bytes(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 
 import httpx
 from serverproc import serve
@@ -34,6 +35,41 @@ def test_access_log_default_format() -> None:
         httpx.get(sp.url + "/path?x=1")
         assert sp.wait_for('"GET /path?x=1 HTTP/1.1" 200 OK')
         assert "INFO:     127.0.0.1:" in sp.output
+
+
+def _exchange(port: int, *requests: bytes) -> int:
+    """Send requests over one connection, read a response for each; returns the client's port."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        for req in requests:
+            s.sendall(req)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(65536)
+                assert chunk, "connection closed before the response"
+                data += chunk
+        return int(s.getsockname()[1])
+
+
+def test_access_log_default_lines_exactly() -> None:
+    """The default line, word for word as uvicorn writes it: decoded path, query, version, reason phrase."""
+    with serve("raw:status") as sp:
+        keep = _exchange(
+            sp.port,
+            b"GET /caf%C3%A9?s=404 HTTP/1.1\r\nHost: t\r\n\r\n",
+            b"GET /x?s=299 HTTP/1.1\r\nHost: t\r\n\r\n",
+            b"HEAD /plain HTTP/1.1\r\nHost: t\r\n\r\n",
+        )
+        old = _exchange(sp.port, b"GET /ten HTTP/1.0\r\n\r\n")
+        for line in (
+            f'INFO:     127.0.0.1:{keep} - "GET /caf\u00e9?s=404 HTTP/1.1" 404 Not Found\n',
+            f'INFO:     127.0.0.1:{keep} - "GET /x?s=299 HTTP/1.1" 299 \n',  # no phrase for 299
+            f'INFO:     127.0.0.1:{keep} - "HEAD /plain HTTP/1.1" 200 OK\n',
+            f'INFO:     127.0.0.1:{old} - "GET /ten HTTP/1.0" 200 OK\n',
+        ):
+            assert sp.wait_for(line), (line, sp.output)
+        sp.stop()
+        lines = [ln for ln in sp.output.splitlines() if ' - "' in ln]
+        assert len(lines) == 4, lines  # one line per request, none twice
 
 
 def test_no_access_log() -> None:

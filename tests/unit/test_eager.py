@@ -9,9 +9,22 @@ from typing import Any
 
 import pytest
 
-from uringasgi.protocol.eager import run_eagerly
+from uringasgi.protocol.eager import Done, carry_on, step
 
 var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="outer")
+
+
+def run_eagerly(loop: asyncio.AbstractEventLoop, coro: Any, done: Done) -> asyncio.Task[Any] | None:
+    """What Cycle.run does with an app's coroutine: the first step, then a task only if it suspended."""
+    try:
+        suspended = step(coro)
+    except Exception as exc:
+        done(exc)
+        return None
+    if suspended is None:
+        done(None)
+        return None
+    return carry_on(loop, coro, suspended, done)
 
 
 def drive(coro_fn: Any) -> tuple[list[Any], asyncio.Task[Any] | None, list[str]]:

@@ -50,6 +50,19 @@ class AccessLog:
                 self.stream = h.stream
         self.lines: list[str] = []
 
+    def c_sink(self) -> bool | tuple[list[str], Any, dict[int, str], str]:
+        """What asgi.c's Cycle needs to write this log: False (off), True (call Cycle._finish, which calls
+        log()), or, for the default line on the buffered stream, (lines, schedule, phrases, prefix): C then
+        makes the very line log() would and adds it to this iteration's buffer."""
+        if not self.enabled:
+            return False
+        if self.stream is None or self.fmt is not None:
+            return True
+        return (self.lines, self._schedule, PHRASES, self.prefix)
+
+    def _schedule(self) -> None:
+        self.loop.call_soon(self.flush)
+
     def log(
         self,
         client: tuple[str, int] | None,
@@ -72,7 +85,7 @@ class AccessLog:
             )
         if self.stream is not None:
             if not self.lines:  # the first line of this iteration: write them all once it ends
-                self.loop.call_soon(self.flush)
+                self._schedule()
             self.lines.append(f"{self.prefix}{msg}\n")
         else:
             access_logger.info(msg)

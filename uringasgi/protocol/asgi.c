@@ -70,7 +70,8 @@ enum {
     CTX_RING,       /* the ring's address */
     CTX_CYCLES,     /* Dispatcher.cycles: conn -> cycle */
     CTX_HIGH_WATER, /* bytes queued for a connection past which send() waits (Cycle._writable) */
-    CTX_LOG,        /* the access log is on: a finished response goes through Cycle._finish */
+    CTX_LOG,        /* the access log: False (off), True (a finished response goes through Cycle._finish),
+                     * or AccessLog.c_sink(): its default line is made here (log_line) */
     CTX_TEMPLATE,   /* made by context(): the scope with its constant fields, copied per request */
     CTX_SIZE
 };
@@ -458,10 +459,15 @@ static PyObject *py_context(PyObject *self, PyObject *const *args, Py_ssize_t na
         !PyDict_Check(args[CTX_ASGI]) ||
         (cycles && (!PyType_Check(args[CTX_CYCLE]) || !PyType_IsSubtype((PyTypeObject *)args[CTX_CYCLE], &CycleType) ||
                     !PyDict_CheckExact(args[CTX_CYCLES]) || !PyLong_Check(args[CTX_RING]) ||
-                    !PyLong_Check(args[CTX_HIGH_WATER])))) {
+                    !PyLong_Check(args[CTX_HIGH_WATER]) ||
+                    (PyTuple_Check(args[CTX_LOG]) &&
+                     (PyTuple_GET_SIZE(args[CTX_LOG]) != 4 || !PyList_CheckExact(PyTuple_GET_ITEM(args[CTX_LOG], 0)) ||
+                      !PyCallable_Check(PyTuple_GET_ITEM(args[CTX_LOG], 1)) ||
+                      !PyDict_Check(PyTuple_GET_ITEM(args[CTX_LOG], 2)) ||
+                      !PyUnicode_Check(PyTuple_GET_ITEM(args[CTX_LOG], 3))))))) {
         PyErr_SetString(PyExc_TypeError, "context(servers: list, scheme: str, root_path: str, raw_root: bytes, "
                                          "state: dict, extensions, asgi: dict, cycle_class: type, dispatcher, "
-                                         "ring_addr: int, cycles: dict, high_water: int, access_log: bool)");
+                                         "ring_addr: int, cycles: dict, high_water: int, access_log: bool | tuple)");
         return NULL;
     }
     PyObject *t = PyDict_New();
@@ -638,14 +644,18 @@ typedef struct {
     PyObject *started, *head_sent, *body_ended, *complete, *disconnected, *trailers;
     PyObject *status, *sent, *start_headers, *waiter;
     PyObject *cycles;
+    PyObject *log_sink; /* (lines, schedule, phrases, prefix) when log == LOG_C, else NULL */
     struct ua_ring *ring;
     uint32_t cid;
     uint32_t log;
     Py_ssize_t high_water;
 } CycleObject;
 
+enum { LOG_OFF, LOG_PY, LOG_C };
+
 static PyObject *s_body, *s_more_body, *s_status, *s_trailers, *s_kick, *s_send_py, *s_writable, *s_finish,
-    *s_send_failed, *s_receive, *s_send, *s_ended, *s_on_request_done, *empty_bytes, *empty_tuple, *zero;
+    *s_send_failed, *s_receive, *s_send, *s_ended, *s_on_request_done, *empty_bytes, *empty_tuple, *zero,
+    *empty_str;
 
 /* The awaitable of a send() that finished in C: await gives None at once. One shared object: it has no
  * state. Its __await__ is itself, an iterator whose first next() stops (NULL without an exception). */
@@ -677,7 +687,7 @@ static PyObject DONE = {_PyObject_EXTRA_INIT 1, &DoneType};
 
 #define CYCLE_FIELDS(X)                                                                                       \
     X(disp) X(conn) X(scope) X(started) X(head_sent) X(body_ended) X(complete) X(disconnected) X(trailers)     \
-        X(status) X(sent) X(start_headers) X(waiter) X(cycles)
+        X(status) X(sent) X(start_headers) X(waiter) X(cycles) X(log_sink)
 
 static int cycle_traverse(CycleObject *c, visitproc visit, void *arg)
 {
@@ -716,15 +726,67 @@ static void set_field(PyObject **field, PyObject *value)
     Py_SETREF(*field, value);
 }
 
-/* Cycle._finish without the access log and with no receive() waiting: what every plain response needs. */
+/* The access line AccessLog.log writes for the default format, made here: the per-request Python of
+ * formatting it (and of Cycle._finish around it) cost a fifth of the hello-world throughput. The line
+ * joins AccessLog's buffer of this iteration; the first line of an iteration schedules its flush, as
+ * AccessLog.log does. sink: (lines, schedule, phrases, prefix). */
+static int log_line(CycleObject *c)
+{
+    PyObject *lines = PyTuple_GET_ITEM(c->log_sink, 0);
+    PyObject *scope = c->scope;
+    PyObject *client = PyDict_GetItemWithError(scope, keys[K_CLIENT]);
+    PyObject *method = client || !PyErr_Occurred() ? PyDict_GetItemWithError(scope, keys[K_METHOD]) : NULL;
+    PyObject *path = method ? PyDict_GetItemWithError(scope, keys[K_PATH]) : NULL;
+    PyObject *query = path ? PyDict_GetItemWithError(scope, keys[K_QUERY_STRING]) : NULL;
+    PyObject *version = query ? PyDict_GetItemWithError(scope, keys[K_HTTP_VERSION]) : NULL;
+    if (!version) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_KeyError, "access log: a scope field is missing");
+        return -1;
+    }
+    PyObject *phrase = PyDict_GetItemWithError(PyTuple_GET_ITEM(c->log_sink, 2), c->status);
+    if (!phrase && PyErr_Occurred())
+        return -1;
+    PyObject *addr = client && PyTuple_Check(client) && PyTuple_GET_SIZE(client) == 2
+                         ? PyUnicode_FromFormat("%S:%S", PyTuple_GET_ITEM(client, 0), PyTuple_GET_ITEM(client, 1))
+                         : PyUnicode_FromString("-");
+    PyObject *qs = PyBytes_Check(query) && PyBytes_GET_SIZE(query)
+                       ? PyUnicode_DecodeASCII(PyBytes_AS_STRING(query), PyBytes_GET_SIZE(query), "replace")
+                       : PyUnicode_FromString("");
+    PyObject *line = addr && qs ? PyUnicode_FromFormat("%S%S - \"%S %S%s%S HTTP/%S\" %S %S\n",
+                                                       PyTuple_GET_ITEM(c->log_sink, 3), addr, method, path,
+                                                       PyUnicode_GET_LENGTH(qs) ? "?" : "", qs, version,
+                                                       c->status, phrase ? phrase : empty_str)
+                                : NULL;
+    Py_XDECREF(addr);
+    Py_XDECREF(qs);
+    if (!line)
+        return -1;
+    if (PyList_GET_SIZE(lines) == 0) {
+        PyObject *r = PyObject_CallNoArgs(PyTuple_GET_ITEM(c->log_sink, 1));
+        if (!r) {
+            Py_DECREF(line);
+            return -1;
+        }
+        Py_DECREF(r);
+    }
+    int rc = PyList_Append(lines, line);
+    Py_DECREF(line);
+    return rc;
+}
+
+/* Cycle._finish with no receive() waiting and the access log off or made in C: what every plain response
+ * needs. */
 static int cycle_finish(CycleObject *c)
 {
-    if (c->log || c->waiter != Py_None) {
+    if (c->log == LOG_PY || c->waiter != Py_None) {
         PyObject *r = PyObject_CallMethodNoArgs((PyObject *)c, s_finish);
         Py_XDECREF(r);
         return r ? 0 : -1;
     }
     set_field(&c->complete, Py_True);
+    if (c->log == LOG_C && log_line(c) < 0)
+        return -1;
     PyObject *cur = PyDict_GetItemWithError(c->cycles, c->conn);
     if (cur == (PyObject *)c)
         return PyDict_DelItem(c->cycles, c->conn);
@@ -908,7 +970,13 @@ static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope)
     c->cycles = Py_NewRef(PyTuple_GET_ITEM(ctx, CTX_CYCLES));
     c->ring = PyLong_AsVoidPtr(PyTuple_GET_ITEM(ctx, CTX_RING));
     c->cid = conn;
-    c->log = PyObject_IsTrue(PyTuple_GET_ITEM(ctx, CTX_LOG)) == 1;
+    PyObject *log = PyTuple_GET_ITEM(ctx, CTX_LOG);
+    if (PyTuple_Check(log)) {
+        c->log = LOG_C;
+        c->log_sink = Py_NewRef(log);
+    } else {
+        c->log = PyObject_IsTrue(log) == 1 ? LOG_PY : LOG_OFF;
+    }
     c->high_water = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, CTX_HIGH_WATER));
     if (PyErr_Occurred() || PyDict_SetItem(c->cycles, id, (PyObject *)c) < 0) {
         Py_DECREF(c);
@@ -1083,6 +1151,7 @@ static int make_constants(void)
         !(s_ended = PyUnicode_InternFromString("ended")) ||
         !(s_on_request_done = PyUnicode_InternFromString("on_request_done")) ||
         !(empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) || !(empty_tuple = PyTuple_New(0)) ||
+        !(empty_str = PyUnicode_FromString("")) ||
         !(zero = PyLong_FromLong(0)) || PyType_Ready(&DoneType) < 0 || PyType_Ready(&CycleType) < 0)
         return -1;
     for (size_t i = 0; i < sizeof(common_names) / sizeof(common_names[0]); i++) {

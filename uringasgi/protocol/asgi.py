@@ -275,7 +275,7 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
         raise self._protocol_error(f"Unexpected ASGI message '{kind}' sent, after response already started.")
 
     async def _send_file(self, kind: str, message: Message) -> None:
-        """http.response.pathsend and .zerocopysend: C splices the file; Python never reads it."""
+        """http.response.pathsend and .zerocopysend: C sends the file with sendfile; Python never reads it."""
         if self.disconnected:
             raise ClientDisconnected()
         more = False
@@ -445,7 +445,7 @@ class Dispatcher:
             self.ring_addr,
             self.cycles,
             high_water,
-            access.enabled,
+            access.c_sink(),
         )
         self._events: Any = None  # the event array last seen, and its address for C
         self._events_addr = 0

@@ -22,8 +22,8 @@ from uringasgi._core import lib
 
 if lib.ua_asgi_init() < 0:
     raise ImportError("uringasgi._core: the C-API functions of protocol/asgi.c could not be set up")
-# step(coro) -> None | (yielded, context): run_eagerly's first step. (A request's first step is Cycle.run,
-# which does the same in C and also makes the app's coroutine.)
+# step(coro) -> None | (yielded, context): the first step that Cycle.run (asgi.c) takes for every request,
+# bound on its own so that it and carry_on can be tested together without a server (tests/unit/test_eager.py).
 step: Callable[[Coroutine[Any, Any, Any]], tuple[Any, Any] | None] = _core.asgi.step
 
 Done = Callable[[BaseException | None], None]
@@ -57,24 +57,6 @@ class Resumed(Coroutine[Any, Any, Any]):
 
     def __await__(self) -> Generator[Any, None, Any]:
         raise TypeError("Resumed is stepped by a task, never awaited")
-
-
-def run_eagerly(
-    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], done: Done
-) -> asyncio.Task[Any] | None:
-    """Run `coro` until it first suspends; `done(exc)` is called when it finishes, now or later.
-
-    Returns the task that carries it on, or None when it finished in the first step.
-    """
-    try:
-        suspended = step(coro)
-    except Exception as exc:
-        done(exc)
-        return None
-    if suspended is None:
-        done(None)
-        return None
-    return carry_on(loop, coro, suspended, done)
 
 
 def carry_on(

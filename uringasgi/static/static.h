@@ -2,7 +2,7 @@
  *
  * Sans-IO: ua_static_serve() takes the method, the raw path and the few request headers that matter and
  * writes the response head (and a small body) into the caller's buffer; the rest of the body is either
- * memory the mount owns or a byte range of a file descriptor for the caller to send (splice, sendfile).
+ * memory the mount owns or a byte range of a file descriptor for the caller to send (sendfile).
  * While a plan's ref is held, its memory and fd stay valid even if the cache drops the file; the caller
  * gives it back with ua_static_release() once the body has left.
  *

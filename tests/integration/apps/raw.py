@@ -14,6 +14,15 @@ async def hello(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"Hello, world!"})
 
 
+async def status(scope: Any, receive: Any, send: Any) -> None:
+    """Answers with the status given as ?s= (200 without one) and an empty body."""
+    if scope["type"] != "http":
+        return
+    code = int(scope["query_string"].decode().partition("s=")[2] or 200)
+    await send({"type": "http.response.start", "status": code, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
 async def echo(scope: Any, receive: Any, send: Any) -> None:
     """Echoes the request body; the headers say how it arrived."""
     if scope["type"] != "http":
