@@ -211,14 +211,7 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
                 self.head_sent = rc != _EINVAL
             if disp.kick is not None:
                 disp.kick()
-            if rc < 0:
-                self._send_failed(rc)
-            self.sent += len(body)
-            if not more:
-                self.body_ended = True
-                if not flags:
-                    self._finish()
-            elif rc > disp.high_water:
+            if self._sent(rc, len(body), more, flags):
                 await self._writable()
         elif kind == "http.response.start" and not self.started:
             self.started = True
@@ -303,15 +296,21 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
         flags = SEND_MORE if more or self.trailers else 0
         rc = lib.ua_conn_sendfile(disp.ring, self.conn, fd, offset, count, flags)  # C owns fd now
         disp.kicked()
+        if self._sent(rc, count, more, flags):
+            await self._writable()
+
+    def _sent(self, rc: int, n: int, more: bool, flags: int) -> bool:
+        """How every body send ends (rc: the engine's answer for n bytes): an error raises, the bytes are
+        counted, and the last body ends the response. True: C holds too much, the caller waits for room."""
         if rc < 0:
             self._send_failed(rc)
-        self.sent += count
+        self.sent += n
         if not more:
             self.body_ended = True
             if not flags:
                 self._finish()
-        elif rc > disp.high_water:
-            await self._writable()
+            return False
+        return rc > self.disp.high_water
 
     def _send_failed(self, rc: int) -> None:
         if rc == -errno.EPIPE or rc == -errno.ENOTCONN:
