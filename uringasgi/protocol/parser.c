@@ -23,11 +23,13 @@
  * time. The parse loop is written once and inlined into one function per level with the level a constant, so
  * the level is dispatched once per call. Vector loads stay inside [buf, buf+len).
  *
- * Fast path: the vector levels first try each line in its common shape, straight through (fast_request_line,
- * fast_line: no resume state, tails classified by the last 16 bytes instead of a scalar loop, names lowercased
- * and matched to the known-header index with one vector each). Anything else, an error included, and the same
- * line is read again from its first byte by the general code below, which alone decides errors; the scalar
- * level has no fast path, so the fuzz target's scalar-vs-SIMD comparison checks one against the other.
+ * Fast path: the vector levels first try each line in its common shape, straight through, with no resume
+ * state: fast_request_line (the usual methods told by one word compare each), fast_fields (the field lines'
+ * ends found in a bitmap of the CTL bytes made 64 bytes at a time, so each byte is classified once; names
+ * checked, lowercased and matched to the known-header index with one vector each; tails classified by the
+ * last 16 bytes instead of a scalar loop). Anything else, an error included, and the same line is read again
+ * from its first byte by the general code below, which alone decides errors; the scalar level has no fast
+ * path, so the fuzz target's scalar-vs-SIMD comparison and the tests check one against the other.
  */
 #include "parser.h"
 
@@ -238,6 +240,15 @@ static inline uint64_t ld64(const void *p)
     memcpy(&v, p, 8);
     return v;
 }
+
+static inline uint16_t ld16(const void *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+#define CRLF16 0x0a0d /* "\r\n" read by ld16 on little-endian x86 */
 
 static inline uint32_t ld32(const void *p)
 {
@@ -524,7 +535,7 @@ static int field_semantics(struct ua_head *h, int id, const uint8_t *v, size_t n
 }
 
 /* Semantic checks once the head is complete (RFC 9112 3.2, 6.1, 6.3, 9.3). */
-static int finish(struct ua_head *h, int is_request)
+AINLINE int finish(struct ua_head *h, int is_request)
 {
     uint32_t f = h->flags;
     if (is_request && h->minor == 1 && !(f & (UA_F_TE | F_HOST_TWICE | UA_F_UPGRADE)) &&
@@ -645,19 +656,17 @@ static const struct {
 static const uint8_t FIRST_N[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-/* The name at p (k bytes, 1..16, all tchars) lowercased with one 16-byte load and store; its known-header id,
- * or -1. The store writes the bytes after the name back unchanged; the caller makes sure all 16 are inside
- * the accepted line, so no later load overlaps the store. */
-SSE42 static inline int lower_known16(uint8_t *p, size_t k)
+/* The name of k bytes (1..16, all tchars) at p, loaded in v: in *lv, v with the name lowercased (the bytes
+ * after it unchanged); returned, the name's known-header id, or -1. */
+AINLINE int known16(__m128i v, const uint8_t *p, size_t k, __m128i *lv)
 {
-    __m128i v = _mm_loadu_si128((const __m128i *)p);
     __m128i keep = _mm_loadu_si128((const __m128i *)(FIRST_N + 16 - k));
     unsigned slot = KH(p[0] | 0x20, p[k - 1] | 0x20, k);
     __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
     v = _mm_or_si128(v, _mm_and_si128(_mm_and_si128(up, keep), _mm_set1_epi8(0x20)));
-    _mm_storeu_si128((__m128i *)p, v);
-    __m128i diff = _mm_xor_si128(_mm_and_si128(v, keep), _mm_load_si128((const __m128i *)KNOWN16[slot].name));
-    return KNOWN16[slot].len == k && _mm_testz_si128(diff, diff) ? KNOWN16[slot].id : -1;
+    *lv = v;
+    __m128i same = _mm_cmpeq_epi8(_mm_and_si128(v, keep), _mm_load_si128((const __m128i *)KNOWN16[slot].name));
+    return KNOWN16[slot].len == k && _mm_movemask_epi8(same) == 0xffff ? KNOWN16[slot].id : -1;
 }
 #endif
 
@@ -752,51 +761,157 @@ AINLINE int field_line(int lvl, uint8_t *buf, size_t end, struct resume rs, stru
     return FL_FIELD;
 }
 
-#define FL_SLOW 3 /* fast_line: not the common shape; field_line reads this line instead */
+#define FL_SLOW 3 /* fast_fields: a line not in the common shape; field_line reads it instead */
+
+static int field_semantics(struct ua_head *h, int id, const uint8_t *v, size_t n, int is_request);
+
+/* After a field line: the semantics of the known headers that have any, and the index. 0 or UA_PE_*. */
+AINLINE int field_known(int lvl, struct ua_head *h, const uint8_t *buf, size_t end, const struct ua_header *hd,
+                        int id, unsigned n, int is_request)
+{
+    if (id < 0)
+        return 0;
+#if UA_X86
+    if (id == UA_HK_HOST && lvl != UA_SIMD_SCALAR && end >= 16) {
+        /* field_semantics' Host case, its byte check by vector */
+        if (h->known[UA_HK_HOST] != UA_HK_ABSENT)
+            h->flags |= F_HOST_TWICE;
+        if (host_chars_bad16(buf, hd->value_off, hd->value_len, end))
+            return UA_PE_HOST;
+    } else
+#endif
+    if (id <= UA_HK_UPGRADE) { /* the ids with semantics come first */
+        int e = field_semantics(h, id, buf + hd->value_off, hd->value_len, is_request);
+        if (e)
+            return e;
+    }
+    if (h->known[id] == UA_HK_ABSENT)
+        h->known[id] = (uint8_t)n;
+    return 0;
+}
 
 #if UA_X86
-/* The common field line, read straight through by the vector levels: token ":" [SP] value CRLF, with the
- * whole line inside [0, end) and end >= 16. Anything else (OWS other than one SP, a line cut short, any
- * byte that is an error) is FL_SLOW, with nothing written, and field_line() reads the line again from its
- * first byte: it alone decides errors, so each keeps its code. On FL_FIELD the name is lowercased and *id is
- * its known-header id or -1; on FL_FIELD and FL_END, *next is the first byte after the line. */
-AINLINE int fast_line(uint8_t *buf, size_t end, size_t p, struct ua_header *hd, size_t *next, int *id)
+/* Bit i: byte base + i is a CTL (HTAB, CR and LF included) or DEL, for the bytes of [base, base + 64) before
+ * end; the bits from end on are 0. The loads stay inside [0, end) as in find_bad (end >= 16). */
+SSE42 static inline unsigned ctl16(__m128i v)
 {
-    /* The line's end is found from its first byte (a name is all value bytes too), not from the colon: the
-     * next line's start then waits on one scan only, and the name and value checks of this line overlap it. */
-    size_t e = find_bad(CLS_VALUE, buf, p, end);
-    size_t c = find_bad(CLS_TOKEN, buf, p, end);
-    if (e + 1 >= end || buf[e] != '\r' || buf[e + 1] != '\n')
-        return FL_SLOW;
-    if (c == p) {
-        if (e != p)
-            return FL_SLOW;
-        *next = p + 2;
-        return FL_END;
+    return (unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f))));
+}
+
+AINLINE uint64_t ctl64(const uint8_t *buf, size_t base, size_t end)
+{
+    const uint8_t *q = buf + base;
+    if (base + 64 <= end)
+        return (uint64_t)ctl16(_mm_loadu_si128((const __m128i *)q)) |
+               (uint64_t)ctl16(_mm_loadu_si128((const __m128i *)(q + 16))) << 16 |
+               (uint64_t)ctl16(_mm_loadu_si128((const __m128i *)(q + 32))) << 32 |
+               (uint64_t)ctl16(_mm_loadu_si128((const __m128i *)(q + 48))) << 48;
+    /* the head's last block: whole vectors, then the 16 bytes that end at end for what is left */
+    uint64_t m = 0;
+    size_t i = 0;
+    for (; base + i + 16 <= end; i += 16)
+        m |= (uint64_t)ctl16(_mm_loadu_si128((const __m128i *)(q + i))) << i;
+    if (base + i < end)
+        m |= (uint64_t)(ctl16(_mm_loadu_si128((const __m128i *)(buf + end - 16))) >> (base + i + 16 - end)) << i;
+    return m;
+}
+
+/* The common field lines, read straight through by the vector levels from *pos (a line's first byte) to the
+ * empty line: token ":" [SP] value CRLF, the whole line inside [0, end), end >= 16. The bytes are classified
+ * 64 at a time, once: a name is all value bytes too, so the first CTL or DEL after a line's start is its
+ * CR, and one bit search finds the line's end. The name is checked (and, up to 16 bytes, lowercased and
+ * matched to the index) with one vector. A line of any other shape (an HTAB anywhere, OWS other than one
+ * SP before the value, a line cut short, any byte that is an error) stops it with FL_SLOW at that line's
+ * first byte, nothing of the line counted, and field_line() reads the line from its first byte: it alone
+ * decides syntax errors, so each keeps its code. FL_END (*pos after the empty line), FL_SLOW, or -UA_PE_*
+ * from the semantics of a field; *pos and *np follow the lines accepted. */
+AINLINE int fast_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, size_t maxf, int is_request,
+                        uint16_t *pos, unsigned *np)
+{
+    size_t p = *pos, base = p;
+    unsigned n = *np;
+    uint64_t ctl = ctl64(buf, base, end); /* the bits not yet passed: none before p */
+    int r;
+    for (;;) {
+        while (!ctl) {
+            base += 64;
+            if (base >= end) {
+                r = FL_SLOW;
+                goto out;
+            }
+            ctl = ctl64(buf, base, end);
+            if (p > base) /* the LF of the last line was the first byte of this block */
+                ctl &= ~0ull << (p - base);
+        }
+        size_t e = base + (size_t)__builtin_ctzll(ctl);
+        if (e + 1 >= end || ld16(buf + e) != CRLF16) {
+            r = FL_SLOW;
+            break;
+        }
+        /* pass the CR and, when it is in this block, the LF (the next bit: nothing between is a CTL) */
+        ctl &= ctl - 1;
+        ctl &= ctl - 1;
+        if (e == p) {
+            p += 2;
+            r = FL_END;
+            break;
+        }
+        if (n >= maxf) {
+            r = FL_SLOW;
+            break;
+        }
+        size_t at = p + 16 <= end ? p : end - 16;
+        __m128i v = _mm_loadu_si128((const __m128i *)(buf + at));
+        /* the CR at e is no tchar, so a bit is set unless the 16 bytes at p are all tchars */
+        unsigned tb = bad16(CLS_TOKEN, v) >> (p - at);
+        size_t c = tb ? p + (size_t)__builtin_ctz(tb) : find_bad(CLS_TOKEN, buf, p + 16, e);
+        if (c == p || buf[c] != ':') {
+            r = FL_SLOW;
+            break;
+        }
+        size_t s = c + 1; /* s <= e, and buf[e] is CR */
+        if (buf[s] == ' ')
+            s++;
+        if (buf[s] == ' ') {
+            r = FL_SLOW;
+            break;
+        }
+        size_t ve = e;
+        if (buf[e - 1] == ' ') /* no HTAB before e */
+            while (ve > s && buf[ve - 1] == ' ')
+                ve--;
+        size_t k = c - p;
+        /* the four spans in one store (x86 is little-endian); every offset is below end <= 65535 */
+        uint64_t spans = (uint64_t)p | (uint64_t)k << 16 | (uint64_t)s << 32 | (uint64_t)(ve - s) << 48;
+        struct ua_header *hd = &h->headers[n];
+        memcpy(hd, &spans, sizeof spans);
+        int id;
+        if (k <= 16 && at == p) {
+            /* the lowercased name back in one store when the 16 bytes are inside this line (no later load of
+             * the next line overlaps it), else by lower_name() */
+            __m128i lv;
+            id = known16(v, buf + p, k, &lv);
+            if (p + 16 <= e + 2)
+                _mm_storeu_si128((__m128i *)(buf + p), lv);
+            else
+                lower_name(buf + p, k);
+        } else {
+            lower_name(buf + p, k);
+            id = known_id(buf + p, k);
+        }
+        p = e + 2;
+        int err = field_known(lvl, h, buf, end, hd, id, n, is_request);
+        if (err) {
+            r = -err;
+            break;
+        }
+        n++;
     }
-    if (c >= e || buf[c] != ':')
-        return FL_SLOW;
-    size_t s = c + 1; /* s <= e, and buf[e] is CR */
-    if (buf[s] == ' ')
-        s++;
-    if (buf[s] == ' ' || buf[s] == '\t')
-        return FL_SLOW;
-    size_t ve = e;
-    while (ve > s && buf[ve - 1] <= ' ') /* [s, e) are value bytes: the only ones <= SP are SP and HTAB */
-        ve--;
-    size_t k = c - p;
-    hd->name_off = (uint16_t)p;
-    hd->name_len = (uint16_t)k;
-    hd->value_off = (uint16_t)s;
-    hd->value_len = (uint16_t)(ve - s);
-    *next = e + 2;
-    if (k <= 16 && p + 16 <= e + 2) {
-        *id = lower_known16(buf + p, k);
-    } else {
-        lower_name(buf + p, k);
-        *id = known_id(buf + p, k);
-    }
-    return FL_FIELD;
+out:
+    *pos = (uint16_t)p;
+    *np = n;
+    return r;
 }
 #endif
 
@@ -828,56 +943,27 @@ AINLINE int parse_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
     struct resume rs = {&pos, &scan, &sub};
     int r;
     for (;;) {
+#if UA_X86
+        if (lvl != UA_SIMD_SCALAR && sub == SUB_START && end >= 16) {
+            r = fast_fields(lvl, h, buf, end, maxf, is_request, &pos, &n);
+            scan = pos;
+            if (r != FL_SLOW)
+                break;
+        }
+#endif
         if (n >= maxf && sub == SUB_START && pos < end && buf[pos] != '\r') {
             r = -UA_PE_TOO_MANY_HEADERS;
             break;
         }
         struct ua_header *hd = &h->headers[n < UA_MAX_HEADERS ? n : UA_MAX_HEADERS - 1];
-        int id = -1;
-        r = FL_SLOW;
-#if UA_X86
-        if (lvl != UA_SIMD_SCALAR && sub == SUB_START && end >= 16 && (size_t)pos + 1 < end) {
-            if (buf[pos] == '\r' && buf[pos + 1] == '\n') {
-                pos = scan = (uint16_t)(pos + 2);
-                r = FL_END;
-                break;
-            }
-            size_t next = 0;
-            r = fast_line(buf, end, pos, hd, &next, &id);
-            if (r != FL_SLOW)
-                pos = scan = (uint16_t)next;
-        }
-#endif
-        if (r == FL_SLOW) {
-            r = field_line(lvl, buf, end, rs, hd);
-            if (r == FL_FIELD) {
-                lower_name(buf + hd->name_off, hd->name_len);
-                id = known_id(buf + hd->name_off, hd->name_len);
-            }
-        }
+        r = field_line(lvl, buf, end, rs, hd);
         if (r != FL_FIELD)
             break;
-        if (id >= 0) {
-#if UA_X86
-            if (id == UA_HK_HOST && lvl != UA_SIMD_SCALAR && end >= 16) {
-                /* field_semantics' Host case, its byte check by vector */
-                if (h->known[UA_HK_HOST] != UA_HK_ABSENT)
-                    h->flags |= F_HOST_TWICE;
-                if (host_chars_bad16(buf, hd->value_off, hd->value_len, end)) {
-                    r = -UA_PE_HOST;
-                    break;
-                }
-            } else
-#endif
-            if (id <= UA_HK_UPGRADE) { /* the ids with semantics come first */
-                int e = field_semantics(h, id, buf + hd->value_off, hd->value_len, is_request);
-                if (e) {
-                    r = -e;
-                    break;
-                }
-            }
-            if (h->known[id] == UA_HK_ABSENT)
-                h->known[id] = (uint8_t)n;
+        lower_name(buf + hd->name_off, hd->name_len);
+        int e = field_known(lvl, h, buf, end, hd, known_id(buf + hd->name_off, hd->name_len), n, is_request);
+        if (e) {
+            r = -e;
+            break;
         }
         n++;
     }
@@ -1016,67 +1102,43 @@ AINLINE size_t find_target(const uint8_t *buf, size_t s, size_t end, size_t *q)
     }
 }
 
-struct rl_masks {
-    uint64_t sp, tok, tgt, q; /* bit i: byte i is SP / not a tchar / not a target byte / '?' */
-};
-
-/* The method is looked for in the first 16 bytes only (a longer one goes the general way). */
-SSE42 static inline void rl_masks16(struct rl_masks *k, const uint8_t *buf, unsigned at)
-{
-    __m128i v = _mm_loadu_si128((const __m128i *)(buf + at));
-    k->sp |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(' '))) << at;
-    k->q |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('?'))) << at;
-    if (at == 0)
-        k->tok = bad16(CLS_TOKEN, v) | 0x10000u;
-    k->tgt |= (uint64_t)bad16(CLS_TARGET, v) << at;
-}
-
-/* The common request-line, read straight through by the vector levels on a fresh head: token SP origin-form
- * SP "HTTP/1.1" or "HTTP/1.0" CRLF, whole inside [0, end), end >= 16. 1 when accepted (h filled as
- * request_line() would fill it), else 0 with nothing written: request_line() then reads the line and alone
- * decides what is an error. */
+/* The common request-line, read straight through by the vector levels on a fresh head: one of the usual
+ * methods (told by one word compare each, GET first) SP origin-form SP "HTTP/1.1" or "HTTP/1.0" CRLF, whole
+ * inside [0, end), end >= 16. 1 when accepted (h filled as request_line() would fill it), else 0 with
+ * nothing written: request_line() then reads the line and alone decides what is an error. CONNECT (never
+ * origin-form), TRACE and other methods always go that way. */
 AINLINE int fast_request_line(struct ua_head *h, const uint8_t *buf, size_t end,
                               const struct ua_parse_limits *lim)
 {
-    size_t m, t, e = 0, q = SIZE_MAX;
-    if (end >= 32) {
-        /* Method and target inside the first 32 or 64 bytes: both SPs and both checks from one set of
-         * independent loads, instead of a scan that waits on the one before. */
-        struct rl_masks k = {0, 0, 0, 0};
-        rl_masks16(&k, buf, 0);
-        rl_masks16(&k, buf, 16);
-        uint64_t win = 0xffffffffull;
-        if (end >= 64) {
-            rl_masks16(&k, buf, 32);
-            rl_masks16(&k, buf, 48);
-            win = ~0ull;
-        }
-        m = (size_t)__builtin_ctzll(k.tok); /* k.tok has bit 16 set */
-        if (m == 0 || m == 16 || !((k.sp >> m) & 1))
-            return 0;
-        uint64_t after = ~((2ull << m) - 1) & win; /* the bits of the target on, inside the window */
-        uint64_t stop = k.tgt & after;
-        if (stop) {
-            e = (size_t)__builtin_ctzll(stop);
-            uint64_t qs = k.q & after & ((1ull << e) - 1);
-            q = qs ? (size_t)__builtin_ctzll(qs) : SIZE_MAX;
-        }
-    } else {
-        m = find_bad(CLS_TOKEN, buf, 0, end);
-        if (m == 0 || m >= end || buf[m] != ' ')
-            return 0;
-    }
-    t = m + 1;
-    if (e == 0) /* the target goes on past the window */
-        e = find_target(buf, t, end, &q);
+    uint64_t w = ld64(buf);
+    size_t m;
+    int id;
+    if ((uint32_t)w == ld32("GET "))
+        m = 3, id = UA_M_GET;
+    else if ((w & 0xffffffffffull) == (ld64("POST    ") & 0xffffffffffull))
+        m = 4, id = UA_M_POST;
+    else if ((uint32_t)w == ld32("PUT "))
+        m = 3, id = UA_M_PUT;
+    else if ((w & 0xffffffffffull) == (ld64("HEAD    ") & 0xffffffffffull))
+        m = 4, id = UA_M_HEAD;
+    else if ((w & 0xffffffffffffffull) == (ld64("DELETE  ") & 0xffffffffffffffull))
+        m = 6, id = UA_M_DELETE;
+    else if ((w & 0xffffffffffffull) == (ld64("PATCH   ") & 0xffffffffffffull))
+        m = 5, id = UA_M_PATCH;
+    else if (w == ld64("OPTIONS "))
+        m = 7, id = UA_M_OPTIONS;
+    else
+        return 0;
+    size_t t = m + 1, q;
+    size_t e = find_target(buf, t, end, &q);
     if (e == t || e + 11 > end || buf[e] != ' ' || buf[t] != '/' || (lim->max_target && e - t > lim->max_target))
         return 0;
     uint64_t v = ld64(buf + e + 1);
     int minor = v == ld64("HTTP/1.1") ? 1 : v == ld64("HTTP/1.0") ? 0 : -1;
-    if (minor < 0 || buf[e + 9] != '\r' || buf[e + 10] != '\n')
+    if (minor < 0 || ld16(buf + e + 9) != CRLF16)
         return 0;
     h->method = (struct ua_span){0, (uint16_t)m};
-    h->method_id = (uint8_t)(m == 3 && ld32(buf) == ld32("GET ") ? UA_M_GET : method_id(buf, m));
+    h->method_id = (uint8_t)id;
     h->minor = (uint8_t)minor;
     h->target = (struct ua_span){(uint16_t)t, (uint16_t)(e - t)};
     if (q < e) {

@@ -1,0 +1,131 @@
+"""The vector levels' straight-through code (the request-line by method word, field lines found through
+64-byte CTL bitmaps) against the scalar level, which has none: every case whole and fed byte by byte."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from test_parser import available_levels, full_outcome
+from uringasgi._core import ffi, lib
+
+METHODS = {
+    b"GET": lib.UA_M_GET,
+    b"HEAD": lib.UA_M_HEAD,
+    b"POST": lib.UA_M_POST,
+    b"PUT": lib.UA_M_PUT,
+    b"DELETE": lib.UA_M_DELETE,
+    b"OPTIONS": lib.UA_M_OPTIONS,
+    b"PATCH": lib.UA_M_PATCH,
+    b"TRACE": lib.UA_M_TRACE,
+    b"PROPFIND": lib.UA_M_OTHER,
+    # one byte off a method word: still tokens, so valid requests of another method
+    b"GETS": lib.UA_M_OTHER,
+    b"POSTS": lib.UA_M_OTHER,
+    b"PUTX": lib.UA_M_OTHER,
+    b"HEADER": lib.UA_M_OTHER,
+    b"DELETES": lib.UA_M_OTHER,
+    b"PATCHY": lib.UA_M_OTHER,
+    b"OPTIONSX": lib.UA_M_OTHER,
+    b"get": lib.UA_M_OTHER,
+}
+
+
+@pytest.fixture
+def levels() -> Iterator[list[int]]:
+    before = lib.ua_simd_get()
+    found = available_levels()
+    assert lib.UA_SIMD_SCALAR in found
+    yield found
+    assert lib.ua_simd_set(before) == 0
+
+
+def byte_by_byte(data: bytes) -> tuple[Any, ...]:
+    """Feed one more byte per call into the same buffer; the outcome as full_outcome() gives it."""
+    h = ffi.new("struct ua_head *")
+    lim = ffi.new("struct ua_parse_limits *")
+    lib.ua_parse_reset(h)
+    buf = ffi.new("uint8_t[]", max(len(data), 1))
+    r = 0
+    for n in range(1, len(data) + 1):
+        buf[n - 1] = data[n - 1]
+        r = lib.ua_parse_request(h, buf, n, lim)
+        if r != 0:
+            break
+    assert r != 0, "a complete head (or an error) by its last byte"
+    if r < 0:
+        return (r, h.error)
+    whole = full_outcome(data)
+    got = bytes(ffi.buffer(buf, len(data)))
+    assert got == whole[-1], "names lowercased alike"
+    return whole if r == whole[0] else (r,)
+
+
+def check_all_levels(data: bytes, levels: list[int]) -> tuple[Any, ...]:
+    results = []
+    for lv in levels:
+        lib.ua_simd_set(lv)
+        whole = full_outcome(data)
+        assert byte_by_byte(data) == whole, (lv, data)
+        results.append(whole)
+    assert all(x == results[0] for x in results), data
+    return results[0]
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_each_method_word_whole_and_byte_by_byte(method: bytes, levels: list[int]) -> None:
+    for target in (b"/", b"/a?b=c", b"/" + b"p" * 40 + b"?q=" + b"v" * 30, b"/x?"):
+        for version, minor in ((b"HTTP/1.1", 1), (b"HTTP/1.0", 0)):
+            req = method + b" " + target + b" " + version + b"\r\nHost: h\r\n\r\n"
+            out = check_all_levels(req, levels)
+            assert out[0] == len(req), (req, out)
+            (m, t, path, query) = out[1]
+            assert (m, t) == (method, target)
+            assert path + (b"?" + query if b"?" in target else b"") == target
+            assert out[3][0] == METHODS[method] and out[3][1] == minor
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"GET  / HTTP/1.1",
+        b"GET /\x7f HTTP/1.1",
+        b"GET / HTTP/1.2",
+        b"GET / HTTP/1.1 ",
+        b"POST x HTTP/1.1",
+        b"OPTIONS * HTTP/1.1",
+        b"CONNECT h:443 HTTP/1.1",
+        b"GET http://h/x?y HTTP/1.1",
+        b"DELETE / HTTP/2.0",
+        b"PATCH /\x00 HTTP/1.1",
+    ],
+)
+def test_request_lines_off_the_method_words_agree(line: bytes, levels: list[int]) -> None:
+    check_all_levels(line + b"\r\nHost: h\r\n\r\n", levels)
+
+
+def test_line_ends_at_every_offset_around_the_64_byte_blocks(levels: list[int]) -> None:
+    # CR as the last byte of a block, LF as the first byte of the next one, names of 15..17 bytes,
+    # lines that end right at the end of the buffer: each shift moves every line end by one byte.
+    for shift in range(70):
+        for name in (b"X-A", b"Accept-Encoding", b"Content-Encoding", b"If-Modified-Since"):
+            lines = [b"GET /" + b"a" * shift + b" HTTP/1.1", b"Host: h"]
+            lines += [name + b": " + b"v" * (i * 7 % 23) for i in range(9)]
+            lines.append(b"Te: x ")
+            req = b"\r\n".join(lines) + b"\r\n\r\n"
+            out = check_all_levels(req, levels)
+            assert out[0] == len(req), (shift, name)
+
+
+def test_spoiled_bytes_in_every_position_agree(levels: list[int]) -> None:
+    base = (
+        b"PUT /up?x=1 HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n"
+        b"User-Agent: t/1\r\nAccept: */*\r\nX-Some-Long-Header-Name: " + b"w" * 40 + b"\r\n\r\n"
+    )
+    rng = random.Random(7)
+    for pos in range(len(base)):
+        raw = bytearray(base)
+        raw[pos] = rng.choice(b"\x00\x01\t\x0b\x7f\x80 \r\n:@")
+        check_all_levels(bytes(raw), levels)
