@@ -225,7 +225,7 @@ class Server:
             dispatcher.access.stream.flush()
             routes[0].log_to(dispatcher.access.stream.fileno())
         driver = drive_ring(loop, ring, dispatcher.dispatch)
-        dispatcher.kick = None if isinstance(loop, UringEventLoop) else driver.kick
+        dispatcher.use_kick(None if isinstance(loop, UringEventLoop) else driver.kick)
         try:
             for s in sockets:
                 rc = lib.ua_ring_listen(ring, s.fileno())

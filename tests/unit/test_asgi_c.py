@@ -13,17 +13,30 @@ from uringasgi.protocol import asgi as _asgi  # sets up _core.asgi
 assert _asgi.Dispatcher
 
 
+def _app(scope: object, receive: object, send: object) -> None:
+    raise AssertionError("not run: these batches hold no request")
+
+
 def test_the_c_functions_refuse_wrong_arguments() -> None:
     asgi = _core.asgi
+    rest = (_asgi.Cycle, None, 0, {}, 1, False, _app, False, None, None)
     with pytest.raises(TypeError):
-        asgi.context([], "http", "", "not bytes", {}, {}, {}, _asgi.Cycle, None, 0, {}, 1, False)
+        asgi.context([], "http", "", "not bytes", {}, {}, {}, *rest)
     with pytest.raises(TypeError):  # the cycle class must be a subclass of the C Cycle
-        asgi.context([], "http", "", b"", {}, {}, {}, dict, None, 0, {}, 1, False)
-    with pytest.raises(TypeError):  # the cycle arguments come all six or none
+        asgi.context([], "http", "", b"", {}, {}, {}, dict, *rest[1:])
+    with pytest.raises(TypeError):  # the cycle arguments come all ten or none
         asgi.context([], "http", "", b"", {}, {}, {}, _asgi.Cycle)
+    with pytest.raises(TypeError):  # the app must be callable
+        asgi.context([], "http", "", b"", {}, {}, {}, *rest[:6], "app", *rest[7:])
+    with pytest.raises(TypeError):  # look_all is a bool
+        asgi.context([], "http", "", b"", {}, {}, {}, *rest[:7], 1, *rest[8:])
+    with pytest.raises(TypeError):  # kick is None or callable
+        asgi.context([], "http", "", b"", {}, {}, {}, *rest[:8], "kick", None)
+    with pytest.raises(TypeError):  # so is on_request_done
+        asgi.context([], "http", "", b"", {}, {}, {}, *rest[:9], 0)
     with pytest.raises(TypeError):
         asgi.batch((1, 2), 0, 0)
-    ctx = asgi.context([], "http", "", b"", {}, {}, {"version": "3.0"}, _asgi.Cycle, None, 0, {}, 1, False)
+    ctx = asgi.context([], "http", "", b"", {}, {}, {"version": "3.0"}, *rest)
     assert asgi.batch(ctx, 0, 0) == []
     with pytest.raises(ValueError):
         asgi.respond(0, 1, 200, [], b"", 0)

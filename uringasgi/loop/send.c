@@ -204,11 +204,17 @@ void send_kick(struct ua_ring *r, struct ua_conn *c)
             c->iov[n].iov_len = (size_t)(p->len - p->off);
             n++;
         }
-        memset(&c->msg, 0, sizeof(c->msg));
-        c->msg.msg_iov = c->iov;
-        c->msg.msg_iovlen = n;
         struct io_uring_sqe *sqe = ua_sqe(r);
-        io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+        if (n == 1) {
+            /* One piece (a whole ordinary response): a plain send skips the msghdr the kernel copies in
+             * and checks for a sendmsg (io_sendmsg_setup: 2% of a hello-world worker's CPU in perf). */
+            io_uring_prep_send(sqe, c->fd, c->iov[0].iov_base, c->iov[0].iov_len, MSG_NOSIGNAL);
+        } else {
+            memset(&c->msg, 0, sizeof(c->msg));
+            c->msg.msg_iov = c->iov;
+            c->msg.msg_iovlen = n;
+            io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+        }
         sqe->user_data = UD(OP_SEND, 0, id);
     }
     c->ops++;

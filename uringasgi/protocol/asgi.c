@@ -3,16 +3,24 @@
  * Five functions and a class, all used with the GIL held (plain C-API code, not cffi calls):
  *
  *   batch(ctx, events_addr, n) -> [(kind, conn, payload, flags), ...]
- *     One entry per engine event Python acts on, in batch order. For UA_EV_REQUEST the payload is the
- *     request's new Cycle (of ctx's cycle class, already in ctx's cycles dict) holding the complete ASGI
- *     HTTP scope, and flags are the request's UA_REQ_* flags, plus UA_ASGI_FORWARDED when a
- *     Forwarded / X-Forwarded-For / X-Forwarded-Proto header is present (proxy handling stays in Python).
+ *     Runs what it can of one engine batch and returns, in batch order, one entry per event left for
+ *     Python. A request with no body, no proxy header and no look_all is run here: its Cycle is made and
+ *     the app's first step taken (Cycle.run), so a request the app answers at once leaves no entry; one
+ *     whose app suspended leaves (UA_ASGI_SUSPENDED, conn, (cycle, coro, (yielded, context)), 0) for
+ *     Dispatcher.carry. Any other request leaves (UA_EV_REQUEST, conn, cycle, flags) for
+ *     Dispatcher.on_request, with the request's UA_REQ_* flags plus UA_ASGI_FORWARDED when a Forwarded /
+ *     X-Forwarded-For / X-Forwarded-Proto header is present (proxy handling stays in Python).
  *     For UA_EV_BODY the payload is the bytes; for BODY_END, DISCONNECT and WRITABLE it is None.
  *     POLL and WAKE events belong to the event loop and are left out.
+ *     Order per connection is kept: once an event of a connection is left for Python, its later requests
+ *     in the batch are too, so Python sees them after it. Across connections order does not matter. An
+ *     exception that is not an Exception (KeyboardInterrupt) from an app stops the batch, as it stopped
+ *     the Python loop that did this before.
  *     ctx comes from context(servers, scheme, root_path, raw_root, state, extensions, asgi, cycle_class,
- *     dispatcher, ring_addr, cycles, high_water, access_log), made once per Dispatcher: what every request
- *     of this worker shares (head() needs only the first seven; without the rest, batch() refuses requests). `state` and `asgi` are copied per request (a shallow copy, as the spec asks
- *     for state); `extensions` is shared, as before.
+ *     dispatcher, ring_addr, cycles, high_water, access_log, app, look_all, kick, on_request_done), made
+ *     per Dispatcher (again when its kick changes): what every request of this worker shares (head() needs
+ *     only the first seven; without the rest, batch() refuses requests). `state` and `asgi` are copied per
+ *     request (a shallow copy, as the spec asks for state); `extensions` is shared, as before.
  *
  *   Cycle: the base class of asgi.py's Cycle, with the response state as slots and send() for the common
  *     messages done in C (documented at the class, further down).
@@ -54,8 +62,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* flags bit batch() adds to a request's UA_REQ_* flags (which fit in 8 bits). Mirrored in asgi.py. */
+/* flags bit batch() adds to a request's UA_REQ_* flags (which fit in 8 bits), and the kind of its entry
+ * for an app that suspended (past the UA_EV_* kinds). Mirrored in asgi.py. */
 #define UA_ASGI_FORWARDED 0x100
+#define UA_ASGI_SUSPENDED 64
 
 enum {
     CTX_SERVERS,
@@ -72,6 +82,10 @@ enum {
     CTX_HIGH_WATER, /* bytes queued for a connection past which send() waits (Cycle._writable) */
     CTX_LOG,        /* the access log: False (off), True (a finished response goes through Cycle._finish),
                      * or AccessLog.c_sink(): its default line is made here (log_line) */
+    CTX_APP,        /* the ASGI app batch() runs for a request that needs no Python look first */
+    CTX_LOOK_ALL,   /* True: every request goes to Python first (Dispatcher.on_request) */
+    CTX_KICK,       /* Dispatcher.kick: None under the native loop, else called after each send */
+    CTX_ON_DONE,    /* Dispatcher.on_request_done: None, or called as each request ends */
     CTX_TEMPLATE,   /* made by context(): the scope with its constant fields, copied per request */
     CTX_SIZE
 };
@@ -345,9 +359,61 @@ static PyObject *entry(uint32_t kind, uint32_t conn, PyObject *payload, long fla
     return t;
 }
 
-/* The Cycle base class and its constructor, with send() further down, after respond(). */
+/* The Cycle base class, its constructor and its run(), with send() further down, after respond(). */
 static PyTypeObject CycleType;
+typedef struct CycleObject CycleObject;
 static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope);
+static PyObject *cycle_run(CycleObject *c, PyObject *app);
+
+/* Connections with an event left for Python in this batch (see batch() at the top): their later requests
+ * go to Python too. A batch holds a few dozen events, so a short list scanned linearly is enough; past
+ * its size every later request goes to Python, which is always correct. */
+struct deferred {
+    uint32_t n;
+    uint32_t conn[32];
+};
+
+static int was_deferred(const struct deferred *d, uint32_t conn)
+{
+    if (d->n > sizeof(d->conn) / sizeof(d->conn[0]))
+        return 1;
+    for (uint32_t i = 0; i < d->n; i++)
+        if (d->conn[i] == conn)
+            return 1;
+    return 0;
+}
+
+static void defer(struct deferred *d, uint32_t conn)
+{
+    if (d->n < sizeof(d->conn) / sizeof(d->conn[0]))
+        d->conn[d->n] = conn;
+    if (d->n <= sizeof(d->conn) / sizeof(d->conn[0]))
+        d->n++;
+}
+
+/* A request run here: its cycle's first step. NULL with an error; None when it needs nothing more;
+ * else the entry for Dispatcher.carry. Steals cycle. */
+static PyObject *run_here(PyObject *ctx, uint32_t conn, PyObject *cycle)
+{
+    if (!cycle)
+        return NULL;
+    PyObject *suspended = cycle_run((CycleObject *)cycle, PyTuple_GET_ITEM(ctx, CTX_APP));
+    if (!suspended || suspended == Py_None) {
+        Py_DECREF(cycle);
+        return suspended;
+    }
+    PyObject *payload = PyTuple_New(3);
+    if (!payload) {
+        Py_DECREF(suspended);
+        Py_DECREF(cycle);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(payload, 0, cycle);
+    PyTuple_SET_ITEM(payload, 1, Py_NewRef(PyTuple_GET_ITEM(suspended, 0)));
+    PyTuple_SET_ITEM(payload, 2, Py_NewRef(PyTuple_GET_ITEM(suspended, 1)));
+    Py_DECREF(suspended);
+    return entry(UA_ASGI_SUSPENDED, conn, payload, 0);
+}
 
 static PyObject *py_batch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -364,13 +430,24 @@ static PyObject *py_batch(PyObject *self, PyObject *const *args, Py_ssize_t narg
     PyObject *out = PyList_New(0);
     if (!out)
         return NULL;
+    int look_all = PyTuple_GET_ITEM(ctx, CTX_LOOK_ALL) == Py_True;
+    struct deferred deferred = {0, {0}};
     for (Py_ssize_t i = 0; i < n; i++, ev++) {
         PyObject *item;
         long flags = 0;
         switch (ev->type) {
         case UA_EV_REQUEST: {
             PyObject *scope = build_scope(ctx, ev->data, &flags); /* sets flags: call it first */
-            item = entry(ev->type, ev->conn, new_cycle(ctx, ev->conn, scope), flags);
+            PyObject *cycle = new_cycle(ctx, ev->conn, scope);
+            if (!look_all && !(flags & (UA_REQ_HAS_BODY | UA_ASGI_FORWARDED)) && !was_deferred(&deferred, ev->conn)) {
+                item = run_here(ctx, ev->conn, cycle);
+                if (item == Py_None) {
+                    Py_DECREF(item);
+                    continue;
+                }
+            } else {
+                item = entry(ev->type, ev->conn, cycle, flags);
+            }
             break;
         }
         case UA_EV_BODY:
@@ -391,6 +468,7 @@ static PyObject *py_batch(PyObject *self, PyObject *const *args, Py_ssize_t narg
             return NULL;
         }
         Py_DECREF(item);
+        defer(&deferred, ev->conn);
     }
     return out;
 }
@@ -452,14 +530,18 @@ static PyObject *py_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs
 static PyObject *py_context(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    /* Without the six cycle arguments (head() needs none of them) batch() makes no cycles. */
+    /* Without the ten cycle arguments (head() needs none of them) batch() makes no cycles. */
     int cycles = nargs == CTX_TEMPLATE;
     if ((nargs != CTX_CYCLE && !cycles) || !PyList_Check(args[CTX_SERVERS]) || !PyUnicode_Check(args[CTX_SCHEME]) ||
         !PyUnicode_Check(args[CTX_ROOT]) || !PyBytes_Check(args[CTX_RAW_ROOT]) || !PyDict_Check(args[CTX_STATE]) ||
         !PyDict_Check(args[CTX_ASGI]) ||
         (cycles && (!PyType_Check(args[CTX_CYCLE]) || !PyType_IsSubtype((PyTypeObject *)args[CTX_CYCLE], &CycleType) ||
                     !PyDict_CheckExact(args[CTX_CYCLES]) || !PyLong_Check(args[CTX_RING]) ||
-                    !PyLong_Check(args[CTX_HIGH_WATER]) ||
+                    !PyLong_Check(args[CTX_HIGH_WATER]) || !PyCallable_Check(args[CTX_APP]) ||
+                    !PyBool_Check(args[CTX_LOOK_ALL]) ||
+                    (args[CTX_KICK] != Py_None && !PyCallable_Check(args[CTX_KICK])) ||
+                    (args[CTX_ON_DONE] != Py_None && !PyCallable_Check(args[CTX_ON_DONE])) ||
+                    (!PyBool_Check(args[CTX_LOG]) && !PyTuple_Check(args[CTX_LOG])) ||
                     (PyTuple_Check(args[CTX_LOG]) &&
                      (PyTuple_GET_SIZE(args[CTX_LOG]) != 4 || !PyList_CheckExact(PyTuple_GET_ITEM(args[CTX_LOG], 0)) ||
                       !PyCallable_Check(PyTuple_GET_ITEM(args[CTX_LOG], 1)) ||
@@ -467,7 +549,8 @@ static PyObject *py_context(PyObject *self, PyObject *const *args, Py_ssize_t na
                       !PyUnicode_Check(PyTuple_GET_ITEM(args[CTX_LOG], 3))))))) {
         PyErr_SetString(PyExc_TypeError, "context(servers: list, scheme: str, root_path: str, raw_root: bytes, "
                                          "state: dict, extensions, asgi: dict, cycle_class: type, dispatcher, "
-                                         "ring_addr: int, cycles: dict, high_water: int, access_log: bool | tuple)");
+                                         "ring_addr: int, cycles: dict, high_water: int, access_log: bool | tuple, app, "
+                                         "look_all: bool, kick, on_request_done)");
         return NULL;
     }
     PyObject *t = PyDict_New();
@@ -638,23 +721,22 @@ static PyObject *py_respond(PyObject *self, PyObject *const *args, Py_ssize_t na
  * message that is not a dict) goes to the Python coroutine Cycle._send, which handles all of them with the
  * same rules; so a C-handled message behaves exactly as if Cycle._send had handled it. An error from the
  * engine goes through Cycle._send_failed, which raises what Python raised before. */
-typedef struct {
+struct CycleObject {
     PyObject_HEAD
     PyObject *disp, *conn, *scope;
     PyObject *started, *head_sent, *body_ended, *complete, *disconnected, *trailers;
     PyObject *status, *sent, *start_headers, *waiter;
-    PyObject *cycles;
-    PyObject *log_sink; /* (lines, schedule, phrases, prefix) when log == LOG_C, else NULL */
+    PyObject *ctx; /* context(): the worker's cycles dict, access log, kick, ... */
     struct ua_ring *ring;
     uint32_t cid;
     uint32_t log;
     Py_ssize_t high_water;
-} CycleObject;
+};
 
 enum { LOG_OFF, LOG_PY, LOG_C };
 
-static PyObject *s_body, *s_more_body, *s_status, *s_trailers, *s_kick, *s_send_py, *s_writable, *s_finish,
-    *s_send_failed, *s_receive, *s_send, *s_ended, *s_on_request_done, *empty_bytes, *empty_tuple, *zero,
+static PyObject *s_body, *s_more_body, *s_status, *s_trailers, *s_send_py, *s_writable, *s_finish,
+    *s_send_failed, *s_receive, *s_send, *s_ended, *empty_bytes, *empty_tuple, *zero,
     *empty_str;
 
 /* The awaitable of a send() that finished in C: await gives None at once. One shared object: it has no
@@ -687,7 +769,7 @@ static PyObject DONE = {_PyObject_EXTRA_INIT 1, &DoneType};
 
 #define CYCLE_FIELDS(X)                                                                                       \
     X(disp) X(conn) X(scope) X(started) X(head_sent) X(body_ended) X(complete) X(disconnected) X(trailers)     \
-        X(status) X(sent) X(start_headers) X(waiter) X(cycles) X(log_sink)
+        X(status) X(sent) X(start_headers) X(waiter) X(ctx)
 
 static int cycle_traverse(CycleObject *c, visitproc visit, void *arg)
 {
@@ -732,7 +814,8 @@ static void set_field(PyObject **field, PyObject *value)
  * AccessLog.log does. sink: (lines, schedule, phrases, prefix). */
 static int log_line(CycleObject *c)
 {
-    PyObject *lines = PyTuple_GET_ITEM(c->log_sink, 0);
+    PyObject *sink = PyTuple_GET_ITEM(c->ctx, CTX_LOG); /* (lines, schedule, phrases, prefix) */
+    PyObject *lines = PyTuple_GET_ITEM(sink, 0);
     PyObject *scope = c->scope;
     PyObject *client = PyDict_GetItemWithError(scope, keys[K_CLIENT]);
     PyObject *method = client || !PyErr_Occurred() ? PyDict_GetItemWithError(scope, keys[K_METHOD]) : NULL;
@@ -744,7 +827,7 @@ static int log_line(CycleObject *c)
             PyErr_SetString(PyExc_KeyError, "access log: a scope field is missing");
         return -1;
     }
-    PyObject *phrase = PyDict_GetItemWithError(PyTuple_GET_ITEM(c->log_sink, 2), c->status);
+    PyObject *phrase = PyDict_GetItemWithError(PyTuple_GET_ITEM(sink, 2), c->status);
     if (!phrase && PyErr_Occurred())
         return -1;
     PyObject *addr = client && PyTuple_Check(client) && PyTuple_GET_SIZE(client) == 2
@@ -754,7 +837,7 @@ static int log_line(CycleObject *c)
                        ? PyUnicode_DecodeASCII(PyBytes_AS_STRING(query), PyBytes_GET_SIZE(query), "replace")
                        : PyUnicode_FromString("");
     PyObject *line = addr && qs ? PyUnicode_FromFormat("%S%S - \"%S %S%s%S HTTP/%S\" %S %S\n",
-                                                       PyTuple_GET_ITEM(c->log_sink, 3), addr, method, path,
+                                                       PyTuple_GET_ITEM(sink, 3), addr, method, path,
                                                        PyUnicode_GET_LENGTH(qs) ? "?" : "", qs, version,
                                                        c->status, phrase ? phrase : empty_str)
                                 : NULL;
@@ -763,7 +846,7 @@ static int log_line(CycleObject *c)
     if (!line)
         return -1;
     if (PyList_GET_SIZE(lines) == 0) {
-        PyObject *r = PyObject_CallNoArgs(PyTuple_GET_ITEM(c->log_sink, 1));
+        PyObject *r = PyObject_CallNoArgs(PyTuple_GET_ITEM(sink, 1));
         if (!r) {
             Py_DECREF(line);
             return -1;
@@ -787,9 +870,10 @@ static int cycle_finish(CycleObject *c)
     set_field(&c->complete, Py_True);
     if (c->log == LOG_C && log_line(c) < 0)
         return -1;
-    PyObject *cur = PyDict_GetItemWithError(c->cycles, c->conn);
+    PyObject *cycles = PyTuple_GET_ITEM(c->ctx, CTX_CYCLES);
+    PyObject *cur = PyDict_GetItemWithError(cycles, c->conn);
     if (cur == (PyObject *)c)
-        return PyDict_DelItem(c->cycles, c->conn);
+        return PyDict_DelItem(cycles, c->conn);
     return PyErr_Occurred() ? -1 : 0;
 }
 
@@ -812,17 +896,12 @@ static PyObject *cycle_body(CycleObject *c, PyObject *body, int more)
             return NULL;
         set_field(&c->head_sent, rc != -EINVAL ? Py_True : Py_False);
     }
-    PyObject *kick = PyObject_GetAttr(c->disp, s_kick); /* None under the native loop */
-    if (!kick)
-        return NULL;
+    PyObject *kick = PyTuple_GET_ITEM(c->ctx, CTX_KICK); /* None under the native loop */
     if (kick != Py_None) {
         PyObject *r = PyObject_CallNoArgs(kick);
-        Py_DECREF(kick);
         if (!r)
             return NULL;
         Py_DECREF(r);
-    } else {
-        Py_DECREF(kick);
     }
     if (rc < 0) {
         PyObject *code = PyLong_FromLong(rc);
@@ -904,8 +983,6 @@ general:
     return PyObject_CallMethodOneArg((PyObject *)c, s_send_py, msg);
 }
 
-static PyObject *cycle_run(CycleObject *c, PyObject *app);
-
 static PyMethodDef cycle_methods[] = {
     {"send", (PyCFunction)cycle_send, METH_O,
      "send(message): ASGI send; an awaitable (finished at once when C handled the message)"},
@@ -967,18 +1044,13 @@ static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope)
     c->sent = Py_NewRef(zero);
     c->start_headers = Py_NewRef(empty_tuple);
     c->waiter = Py_NewRef(Py_None);
-    c->cycles = Py_NewRef(PyTuple_GET_ITEM(ctx, CTX_CYCLES));
+    c->ctx = Py_NewRef(ctx);
     c->ring = PyLong_AsVoidPtr(PyTuple_GET_ITEM(ctx, CTX_RING));
     c->cid = conn;
     PyObject *log = PyTuple_GET_ITEM(ctx, CTX_LOG);
-    if (PyTuple_Check(log)) {
-        c->log = LOG_C;
-        c->log_sink = Py_NewRef(log);
-    } else {
-        c->log = PyObject_IsTrue(log) == 1 ? LOG_PY : LOG_OFF;
-    }
+    c->log = PyTuple_Check(log) ? LOG_C : log == Py_True ? LOG_PY : LOG_OFF;
     c->high_water = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, CTX_HIGH_WATER));
-    if (PyErr_Occurred() || PyDict_SetItem(c->cycles, id, (PyObject *)c) < 0) {
+    if (PyErr_Occurred() || PyDict_SetItem(PyTuple_GET_ITEM(ctx, CTX_CYCLES), id, (PyObject *)c) < 0) {
         Py_DECREF(c);
         return NULL;
     }
@@ -1035,17 +1107,6 @@ static PyObject *py_step(PyObject *self, PyObject *coro)
     return t;
 }
 
-/* Is attribute `name` of o None? -1 on error. */
-static int attr_is_none(PyObject *o, PyObject *name)
-{
-    PyObject *v = PyObject_GetAttr(o, name);
-    if (!v)
-        return -1;
-    int none = v == Py_None;
-    Py_DECREF(v);
-    return none;
-}
-
 /* Cycle.run(app): Dispatcher.start's work for one request, as eager.run_eagerly does it: the app's
  * coroutine is made and stepped once (step). If it finished, Cycle.ended(exc) runs only when there is
  * something to do (an exception, an incomplete response, a loop to kick, a request count to keep): a
@@ -1093,15 +1154,9 @@ static PyObject *cycle_run(CycleObject *c, PyObject *app)
         Py_XDECREF(type);
         Py_XDECREF(tb);
     }
-    if (!exc && c->complete == Py_True) {
-        int quiet = attr_is_none(c->disp, s_kick);
-        if (quiet > 0)
-            quiet = attr_is_none(c->disp, s_on_request_done);
-        if (quiet < 0)
-            return NULL;
-        if (quiet)
-            Py_RETURN_NONE;
-    }
+    if (!exc && c->complete == Py_True && PyTuple_GET_ITEM(c->ctx, CTX_KICK) == Py_None &&
+        PyTuple_GET_ITEM(c->ctx, CTX_ON_DONE) == Py_None)
+        Py_RETURN_NONE;
     PyObject *ret = PyObject_CallMethodOneArg(self, s_ended, exc ? exc : Py_None);
     Py_XDECREF(exc);
     if (!ret)
@@ -1114,7 +1169,8 @@ static PyMethodDef asgi_methods[] = {
     {"step", py_step, METH_O, "step(coro): None if it finished, (yielded, context) if it suspended"},
     {"context", (PyCFunction)(void (*)(void))py_context, METH_FASTCALL,
      "context(servers, scheme, root_path, raw_root, state, extensions, asgi[, cycle_class, dispatcher, "
-     "ring_addr, cycles, high_water, access_log]): what batch() and head() share per worker"},
+     "ring_addr, cycles, high_water, access_log, app, look_all, kick, on_request_done]): what batch() and "
+     "head() share per worker"},
     {"batch", (PyCFunction)(void (*)(void))py_batch, METH_FASTCALL,
      "batch(ctx, events_addr, n): [(kind, conn, payload, flags)] for one engine batch"},
     {"head", (PyCFunction)(void (*)(void))py_head, METH_FASTCALL,
@@ -1142,14 +1198,13 @@ static int make_constants(void)
         !(s_http11 = PyUnicode_InternFromString("1.1")) || !(s_body = PyUnicode_InternFromString("body")) ||
         !(s_more_body = PyUnicode_InternFromString("more_body")) ||
         !(s_status = PyUnicode_InternFromString("status")) ||
-        !(s_trailers = PyUnicode_InternFromString("trailers")) || !(s_kick = PyUnicode_InternFromString("kick")) ||
+        !(s_trailers = PyUnicode_InternFromString("trailers")) ||
         !(s_send_py = PyUnicode_InternFromString("_send")) ||
         !(s_writable = PyUnicode_InternFromString("_writable")) ||
         !(s_finish = PyUnicode_InternFromString("_finish")) ||
         !(s_send_failed = PyUnicode_InternFromString("_send_failed")) ||
         !(s_receive = PyUnicode_InternFromString("receive")) || !(s_send = PyUnicode_InternFromString("send")) ||
         !(s_ended = PyUnicode_InternFromString("ended")) ||
-        !(s_on_request_done = PyUnicode_InternFromString("on_request_done")) ||
         !(empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) || !(empty_tuple = PyTuple_New(0)) ||
         !(empty_str = PyUnicode_FromString("")) ||
         !(zero = PyLong_FromLong(0)) || PyType_Ready(&DoneType) < 0 || PyType_Ready(&CycleType) < 0)

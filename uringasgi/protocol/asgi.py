@@ -1,8 +1,10 @@
 """ASGI HTTP: the scope, receive() and send(), over the ring's connections.
 
 One `Dispatcher` per worker gets every batch of engine events in one call (`dispatch`). The whole batch is
-turned into Python objects by one call into C (`_core.asgi.batch`, protocol/asgi.c): a request event comes
-back as its Cycle, scope included. `send()` is C (the base class of Cycle): a start and a bytes body, the
+handled by one call into C (`_core.asgi.batch`, protocol/asgi.c): a request with no body and nothing for
+`on_request` to see is run there (its Cycle and scope made, the app's first step taken), so most requests
+never reach this file's loop; the rest of the batch comes back as Python objects, a request as its Cycle,
+scope included. `send()` is C (the base class of Cycle): a start and a bytes body, the
 messages of nearly every response, go to the engine from there in one call, with no coroutine; all other
 messages come to `Cycle._send`. The app's coroutine is stepped at once inside a copied
 context, as a task's first step would be, and a task is made only if it suspends (see eager.py).
@@ -62,6 +64,7 @@ F_HAS_BODY = lib.UA_REQ_HAS_BODY
 SEND_MORE = lib.UA_SEND_MORE
 _EINVAL = -errno.EINVAL
 F_FORWARDED = 0x100  # added by _core.asgi.batch: a Forwarded or X-Forwarded-For/-Proto header is present
+EV_SUSPENDED = 64  # _core.asgi.batch ran a request whose app suspended: payload (cycle, coro, first step)
 F_NEEDS_LOOK = F_HAS_BODY | F_FORWARDED  # a request that on_request must see
 
 BODY_HIGH_WATER = 64 * 1024  # buffered request body at which C stops reading for this request
@@ -430,11 +433,19 @@ class Dispatcher:
             "http.response.trailers": {},
             "http.response.early_hint": {},
         }
-        # What every scope of this worker shares (see asgi.c).
-        self.ctx = _c.context(
-            list(servers),
-            scheme,
-            root_path,
+        self._events: Any = None  # the event array last seen, and its address for C
+        self._events_addr = 0
+        # Under a stock loop (--loop asyncio/uvloop) the ring runs only when kicked; the native loop runs
+        # it every iteration, so this stays None there and costs nothing. Set it with use_kick.
+        self.kick: Callable[[], None] | None = None
+        self.ctx = self._context()
+
+    def _context(self) -> Any:
+        """What every request of this worker shares, for C (see asgi.c): made again when kick changes."""
+        return _c.context(
+            list(self.servers),
+            self.scheme,
+            self.root_path,
             self.raw_root,
             self.state,
             self.extensions,
@@ -443,14 +454,18 @@ class Dispatcher:
             self,
             self.ring_addr,
             self.cycles,
-            high_water,
-            access.c_sink(),
+            self.high_water,
+            self.access.c_sink(),
+            self.app,
+            self.look_all,
+            self.kick,
+            self.on_request_done,
         )
-        self._events: Any = None  # the event array last seen, and its address for C
-        self._events_addr = 0
-        # Under a stock loop (--loop asyncio/uvloop) the ring runs only when kicked; the native loop runs
-        # it every iteration, so this stays None there and costs nothing.
-        self.kick: Callable[[], None] | None = None
+
+    def use_kick(self, kick: Callable[[], None] | None) -> None:
+        """Run the ring after each call into C made outside its own iteration (a stock loop's driver)."""
+        self.kick = kick
+        self.ctx = self._context()
 
     def dispatch(self, events: Any, n: int) -> None:
         """Handle one batch from ua_ring_run: called once per loop iteration."""
@@ -464,6 +479,9 @@ class Dispatcher:
         while i < count:
             kind, conn, payload, flags = batch[i]
             i += 1
+            if kind == EV_SUSPENDED:
+                self.carry(*payload)
+                continue
             if kind == EV_REQUEST:
                 cycle = payload
                 # A request with no body and no proxy headers needs on_request only for the flags of
@@ -526,9 +544,12 @@ class Dispatcher:
         """
         suspended = cycle.run(self.app)
         if suspended is not None:
-            self.running += 1
-            coro, first = suspended
-            carry_on(self.loop, coro, first, cycle.app_done)
+            self.carry(cycle, *suspended)
+
+    def carry(self, cycle: Cycle, coro: Any, first: tuple[Any, Any]) -> None:
+        """An app that suspended in its first step goes on as a task."""
+        self.running += 1
+        carry_on(self.loop, coro, first, cycle.app_done)
 
     def _forwarded(
         self, headers: list[tuple[bytes, bytes]], scheme: str, client: tuple[str, int] | None
