@@ -22,6 +22,9 @@ def test_send_boundaries_of_the_c_path() -> None:
         assert (r.status_code, r.text, r.headers["x-kind"]) == (201, "made of mappings", "mapping")
         r = client.get("/awaitable")
         assert (r.status_code, r.text) == (200, "None")
+        # keys made at run time and str-subclass keys are the same keys; an unknown key is ignored
+        r = client.get("/built-keys")
+        assert (r.status_code, r.text) == (202, "built subclassed")
 
         # The response went out whole; the extra message is an error in the log, naming it.
         r = client.get("/after-end")

@@ -5,6 +5,8 @@ What it builds is checked through real servers in tests/integration/test_scope_c
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from uringasgi import _core
@@ -96,3 +98,22 @@ def test_head_with_root_path_http10_and_a_large_head() -> None:
 def test_head_refuses_what_a_server_refuses(head: bytes, status: str) -> None:
     with pytest.raises(ValueError, match=f"^{status} "):
         _core.asgi.head(_ctx(), head)
+
+
+def test_the_scope_is_an_ordinary_dict() -> None:
+    """Its fields are written into a copy of a template (asgi.c): it must behave as any dict would."""
+    scope = _core.asgi.head(_ctx(), b"GET /a?b HTTP/1.0\r\nHost: h\r\n\r\n")
+    assert list(scope) == [
+        "type", "asgi", "http_version", "server", "client", "scheme", "method", "root_path",
+        "path", "raw_path", "query_string", "headers", "state", "extensions",
+    ]  # fmt: skip
+    assert (scope["http_version"], scope["path"], scope["query_string"]) == ("1.0", "/a", b"b")
+    assert scope == dict(scope.items()) and hash(tuple(scope)) == hash(tuple(dict(scope)))
+    assert gc.is_tracked(scope)  # it holds containers (headers, state): cycles through it are collected
+    scope["path"] = "/changed"
+    del scope["client"]
+    scope["new"] = 1
+    assert (scope["path"], "client" in scope, scope["new"]) == ("/changed", False, 1)
+    again = _core.asgi.head(_ctx(), b"GET /a?b HTTP/1.0\r\nHost: h\r\n\r\n")
+    assert again["path"] == "/a" and "client" in again  # the template was not touched
+    assert again["state"] is not scope["state"] and again["asgi"] is not scope["asgi"]

@@ -232,6 +232,8 @@ def test_unknown_status_has_empty_reason() -> None:
         (b"x-a\0v\rx\0", 1),
         (b"x-a\0v\x01\0", 1),
         (b"x-a\0v\x7f\0", 1),
+        (b"x-a\0v\t\r\nx\0", 1),  # a control right after the one allowed (HTAB)
+        (b"x-a\0\t\t\n\0", 1),
         (b"x a\0v\0", 1),  # not a token
         (b"x:a\0v\0", 1),
         (b"\0v\0", 1),  # empty name
@@ -254,8 +256,8 @@ def test_header_injection_is_rejected(blob: bytes, n: int) -> None:
 def test_value_with_tab_and_obs_text_is_allowed() -> None:
     c = Conn(flags=0)
     c.feed(GET)
-    assert c.respond(200, [(b"x-a", b"a\tb \xc3\xa9")], body_len=0) == (
-        b"HTTP/1.1 200 OK\r\nx-a: a\tb \xc3\xa9\r\ncontent-length: 0\r\n\r\n"
+    assert c.respond(200, [(b"x-a", b"a\tb \xc3\xa9"), (b"x-b", b"\t\tc\t")], body_len=0) == (
+        b"HTTP/1.1 200 OK\r\nx-a: a\tb \xc3\xa9\r\nx-b: \t\tc\t\r\ncontent-length: 0\r\n\r\n"
     )
 
 

@@ -87,6 +87,8 @@ enum {
     CTX_KICK,       /* Dispatcher.kick: None under the native loop, else called after each send */
     CTX_ON_DONE,    /* Dispatcher.on_request_done: None, or called as each request ends */
     CTX_TEMPLATE,   /* made by context(): the scope with its constant fields, copied per request */
+    CTX_RECEIVE,    /* made by context(): the cycle class's receive and send as found on the class, bound */
+    CTX_SEND,       /* per request by their __get__ (what an attribute lookup ends in, without the lookup) */
     CTX_SIZE
 };
 
@@ -114,6 +116,9 @@ static const char *const key_names[K_COUNT] = {
 };
 static PyObject *keys[K_COUNT];
 static PyObject *s_http, *s_http10, *s_http11;
+static PyObject *s_body, *s_more_body, *s_status, *s_trailers, *s_send_py, *s_writable, *s_finish,
+    *s_send_failed, *s_receive, *s_send, *s_ended, *empty_bytes, *empty_tuple, *zero,
+    *empty_str;
 
 /* Methods of RFC 9110 9.3 and PATCH (RFC 5789) as shared strings; any other token is decoded each time. */
 static const char *const method_names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
@@ -265,14 +270,61 @@ static PyObject *prefixed(PyObject *root, PyObject *s)
     return r;
 }
 
-static int set_new(PyObject *scope, int key, PyObject *value)
+/* The scope's fields are set in a copy of the template, which has every key already, in K_ order. On
+ * CPython 3.11 such a copy is a combined table whose entries are the template's, in order, so a field's
+ * value is replaced in its entry directly: PyDict_SetItem would look the key up first, and those lookups
+ * were a twelfth of a hello-world request's instructions (1,670 of 18,000, callgrind). Each entry's key is
+ * checked before its value is written, so a table laid out otherwise (another CPython) takes
+ * PyDict_SetItem; other versions always do. The copy is new and seen by no one yet, so there is no dict
+ * version a cache could hold for it; a container value makes the dict tracked by the GC, as insertdict
+ * would. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+#define Py_BUILD_CORE 1
+#include <internal/pycore_dict.h>
+#undef Py_BUILD_CORE
+typedef PyDictUnicodeEntry scope_entry;
+
+static scope_entry *scope_entries(PyObject *scope)
 {
+    PyDictObject *d = (PyDictObject *)scope;
+    if (d->ma_values || !DK_IS_UNICODE(d->ma_keys) || d->ma_keys->dk_nentries != K_COUNT)
+        return NULL;
+    return DK_UNICODE_ENTRIES(d->ma_keys);
+}
+
+static int scope_set(PyObject *scope, scope_entry *e, int key, PyObject *value)
+{
+    if (!value)
+        return -1;
+    if (e && e[key].me_key == keys[key]) {
+        if (PyObject_IS_GC(value) && !PyObject_GC_IsTracked(scope))
+            PyObject_GC_Track(scope);
+        Py_SETREF(e[key].me_value, value); /* the template's constants: no finaliser runs here */
+        return 0;
+    }
+    int rc = PyDict_SetItem(scope, keys[key], value);
+    Py_DECREF(value);
+    return rc;
+}
+#else
+typedef void scope_entry;
+
+static scope_entry *scope_entries(PyObject *scope)
+{
+    (void)scope;
+    return NULL;
+}
+
+static int scope_set(PyObject *scope, scope_entry *e, int key, PyObject *value)
+{
+    (void)e;
     if (!value)
         return -1;
     int rc = PyDict_SetItem(scope, keys[key], value);
     Py_DECREF(value);
     return rc;
 }
+#endif
 
 /* The scope of one request block (layout in ring.h); flags get the request's flags. */
 static PyObject *build_scope(PyObject *ctx, const uint8_t *blk, long *flags)
@@ -316,23 +368,22 @@ static PyObject *build_scope(PyObject *ctx, const uint8_t *blk, long *flags)
     if (PyList_Check(servers) && q->listener < PyList_GET_SIZE(servers))
         server = PyList_GET_ITEM(servers, q->listener);
     PyObject *root = PyTuple_GET_ITEM(ctx, CTX_ROOT);
-    if (set_new(scope, K_ASGI, PyDict_Copy(PyTuple_GET_ITEM(ctx, CTX_ASGI))) < 0 ||
-        (!q->http_minor && PyDict_SetItem(scope, keys[K_HTTP_VERSION], s_http10) < 0) ||
-        PyDict_SetItem(scope, keys[K_SERVER], server) < 0 || set_new(scope, K_CLIENT, client_of(q)) < 0 ||
-        set_new(scope, K_METHOD, method_str(head + q->method_off, q->method_len)) < 0 ||
-        set_new(scope, K_PATH, prefixed(root, decode_path(head + q->path_off, q->path_len))) < 0 ||
-        set_new(scope, K_RAW_PATH,
+    scope_entry *e = scope_entries(scope);
+    if (scope_set(scope, e, K_HEADERS, headers) < 0 || /* first: it takes headers either way */
+        scope_set(scope, e, K_ASGI, PyDict_Copy(PyTuple_GET_ITEM(ctx, CTX_ASGI))) < 0 ||
+        (!q->http_minor && scope_set(scope, e, K_HTTP_VERSION, Py_NewRef(s_http10)) < 0) ||
+        scope_set(scope, e, K_SERVER, Py_NewRef(server)) < 0 || scope_set(scope, e, K_CLIENT, client_of(q)) < 0 ||
+        scope_set(scope, e, K_METHOD, method_str(head + q->method_off, q->method_len)) < 0 ||
+        scope_set(scope, e, K_PATH, prefixed(root, decode_path(head + q->path_off, q->path_len))) < 0 ||
+        scope_set(scope, e, K_RAW_PATH,
                 prefixed(PyTuple_GET_ITEM(ctx, CTX_RAW_ROOT),
                          PyBytes_FromStringAndSize((const char *)head + q->path_off, q->path_len))) < 0 ||
-        set_new(scope, K_QUERY_STRING,
+        scope_set(scope, e, K_QUERY_STRING,
                 PyBytes_FromStringAndSize((const char *)head + q->query_off, q->query_len)) < 0 ||
-        PyDict_SetItem(scope, keys[K_HEADERS], headers) < 0 ||
-        set_new(scope, K_STATE, PyDict_Copy(PyTuple_GET_ITEM(ctx, CTX_STATE))) < 0) {
-        Py_DECREF(headers);
+        scope_set(scope, e, K_STATE, PyDict_Copy(PyTuple_GET_ITEM(ctx, CTX_STATE))) < 0) {
         Py_DECREF(scope);
         return NULL;
     }
-    Py_DECREF(headers);
     *flags = fl;
     return scope;
 }
@@ -359,10 +410,22 @@ static PyObject *entry(uint32_t kind, uint32_t conn, PyObject *payload, long fla
     return t;
 }
 
-/* The Cycle base class, its constructor and its run(), with send() further down, after respond(). */
+/* The Cycle base class (described further down, with send(), after respond()), its constructor and run(). */
 static PyTypeObject CycleType;
 typedef struct CycleObject CycleObject;
-static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope);
+struct CycleObject {
+    PyObject_HEAD
+    PyObject *disp, *conn, *scope;
+    PyObject *started, *head_sent, *body_ended, *complete, *disconnected, *trailers;
+    PyObject *status, *sent, *start_headers, *waiter;
+    PyObject *ctx; /* context(): the worker's cycles dict, access log, kick, ... */
+    struct ua_ring *ring;
+    uint32_t cid;
+    uint32_t log;
+    Py_ssize_t high_water;
+};
+
+static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope, int enter);
 static PyObject *cycle_run(CycleObject *c, PyObject *app);
 
 /* Connections with an event left for Python in this batch (see batch() at the top): their later requests
@@ -392,17 +455,23 @@ static void defer(struct deferred *d, uint32_t conn)
 }
 
 /* A request run here: its cycle's first step. NULL with an error; None when it needs nothing more;
- * else the entry for Dispatcher.carry. Steals cycle. */
+ * else the entry for Dispatcher.carry. Steals cycle. The cycle enters Dispatcher.cycles (where the
+ * connection's later events find it) only if its app suspended with the response unfinished: one that
+ * finished in its first step would have left it again (Cycle._finish), and no event of the connection
+ * is seen while the step runs. */
 static PyObject *run_here(PyObject *ctx, uint32_t conn, PyObject *cycle)
 {
     if (!cycle)
         return NULL;
-    PyObject *suspended = cycle_run((CycleObject *)cycle, PyTuple_GET_ITEM(ctx, CTX_APP));
+    CycleObject *c = (CycleObject *)cycle;
+    PyObject *suspended = cycle_run(c, PyTuple_GET_ITEM(ctx, CTX_APP));
     if (!suspended || suspended == Py_None) {
         Py_DECREF(cycle);
         return suspended;
     }
-    PyObject *payload = PyTuple_New(3);
+    PyObject *payload = c->complete != Py_True && PyDict_SetItem(PyTuple_GET_ITEM(ctx, CTX_CYCLES), c->conn, cycle) < 0
+                            ? NULL
+                            : PyTuple_New(3);
     if (!payload) {
         Py_DECREF(suspended);
         Py_DECREF(cycle);
@@ -438,8 +507,10 @@ static PyObject *py_batch(PyObject *self, PyObject *const *args, Py_ssize_t narg
         switch (ev->type) {
         case UA_EV_REQUEST: {
             PyObject *scope = build_scope(ctx, ev->data, &flags); /* sets flags: call it first */
-            PyObject *cycle = new_cycle(ctx, ev->conn, scope);
-            if (!look_all && !(flags & (UA_REQ_HAS_BODY | UA_ASGI_FORWARDED)) && !was_deferred(&deferred, ev->conn)) {
+            int here = !look_all && !(flags & (UA_REQ_HAS_BODY | UA_ASGI_FORWARDED)) &&
+                       !was_deferred(&deferred, ev->conn);
+            PyObject *cycle = new_cycle(ctx, ev->conn, scope, !here);
+            if (here) {
                 item = run_here(ctx, ev->conn, cycle);
                 if (item == Py_None) {
                     Py_DECREF(item);
@@ -581,6 +652,14 @@ static PyObject *py_context(PyObject *self, PyObject *const *args, Py_ssize_t na
     for (int i = 0; i < CTX_TEMPLATE; i++)
         PyTuple_SET_ITEM(ctx, i, Py_NewRef(i < nargs ? args[i] : Py_None));
     PyTuple_SET_ITEM(ctx, CTX_TEMPLATE, t);
+    PyObject *receive = cycles ? PyObject_GetAttr(args[CTX_CYCLE], s_receive) : Py_NewRef(Py_None);
+    PyObject *send = receive && cycles ? PyObject_GetAttr(args[CTX_CYCLE], s_send) : Py_NewRef(Py_None);
+    PyTuple_SET_ITEM(ctx, CTX_RECEIVE, receive);
+    PyTuple_SET_ITEM(ctx, CTX_SEND, send);
+    if (!receive || !send) {
+        Py_DECREF(ctx);
+        return NULL;
+    }
     return ctx;
 }
 
@@ -720,24 +799,10 @@ static PyObject *py_respond(PyObject *self, PyObject *const *args, Py_ssize_t na
  * message (an extension, a message out of order, a body that is not bytes, a client that has gone, a
  * message that is not a dict) goes to the Python coroutine Cycle._send, which handles all of them with the
  * same rules; so a C-handled message behaves exactly as if Cycle._send had handled it. An error from the
- * engine goes through Cycle._send_failed, which raises what Python raised before. */
-struct CycleObject {
-    PyObject_HEAD
-    PyObject *disp, *conn, *scope;
-    PyObject *started, *head_sent, *body_ended, *complete, *disconnected, *trailers;
-    PyObject *status, *sent, *start_headers, *waiter;
-    PyObject *ctx; /* context(): the worker's cycles dict, access log, kick, ... */
-    struct ua_ring *ring;
-    uint32_t cid;
-    uint32_t log;
-    Py_ssize_t high_water;
-};
+ * engine goes through Cycle._send_failed, which raises what Python raised before. The struct is at the
+ * top, where batch() needs it. */
 
 enum { LOG_OFF, LOG_PY, LOG_C };
-
-static PyObject *s_body, *s_more_body, *s_status, *s_trailers, *s_send_py, *s_writable, *s_finish,
-    *s_send_failed, *s_receive, *s_send, *s_ended, *empty_bytes, *empty_tuple, *zero,
-    *empty_str;
 
 /* The awaitable of a send() that finished in C: await gives None at once. One shared object: it has no
  * state. Its __await__ is itself, an iterator whose first next() stops (NULL without an exception). */
@@ -928,52 +993,65 @@ static PyObject *cycle_body(CycleObject *c, PyObject *body, int more)
     return &DONE;
 }
 
-/* dict.get for a message: a borrowed value or dflt; NULL only with an error set. */
-static PyObject *get(PyObject *msg, PyObject *key, PyObject *dflt)
+/* The fields of a message send() reads, borrowed, found in one walk over the message: a message holds
+ * two to four keys, and a walk costs less than a dict lookup per field (those were a twentieth of a
+ * hello-world request). A key is matched by identity (an app's literal keys are interned, as these are),
+ * else by its text. 0; or 1: a key is not an exact str, and the message goes to Python, whose dict.get
+ * decides what such a key means. */
+enum { M_TYPE, M_BODY, M_MORE_BODY, M_STATUS, M_HEADERS, M_TRAILERS, M_COUNT };
+
+static int message_fields(PyObject *msg, PyObject *f[M_COUNT])
 {
-    PyObject *v = PyDict_GetItemWithError(msg, key);
-    return v ? v : PyErr_Occurred() ? NULL : dflt;
+    PyObject *const names[M_COUNT] = {keys[K_TYPE], s_body, s_more_body, s_status, keys[K_HEADERS], s_trailers};
+    for (int i = 0; i < M_COUNT; i++)
+        f[i] = NULL;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(msg, &pos, &k, &v)) {
+        int i = 0;
+        while (i < M_COUNT && k != names[i])
+            i++;
+        if (i == M_COUNT) {
+            if (!PyUnicode_CheckExact(k))
+                return 1;
+            for (i = 0; i < M_COUNT && !str_is(k, PyUnicode_AsUTF8(names[i]), PyUnicode_GET_LENGTH(names[i])); i++)
+                ;
+        }
+        if (i < M_COUNT)
+            f[i] = v;
+    }
+    return 0;
 }
 
 static PyObject *cycle_send(CycleObject *c, PyObject *msg)
 {
-    if (!PyDict_CheckExact(msg))
+    PyObject *f[M_COUNT];
+    if (!PyDict_CheckExact(msg) || message_fields(msg, f))
         goto general;
-    PyObject *kind = get(msg, keys[K_TYPE], Py_None);
-    if (!kind)
-        return NULL;
+    PyObject *kind = f[M_TYPE] ? f[M_TYPE] : Py_None;
     if (str_is(kind, "http.response.body", 18)) {
         if (c->started != Py_True || c->body_ended != Py_False || c->trailers != Py_False ||
             c->disconnected != Py_False)
             goto general;
-        PyObject *body = get(msg, s_body, empty_bytes);
-        PyObject *more = body ? get(msg, s_more_body, Py_False) : NULL;
-        if (!more)
-            return NULL;
+        PyObject *body = f[M_BODY] ? f[M_BODY] : empty_bytes;
         if (!PyBytes_CheckExact(body))
             goto general;
-        int m = PyObject_IsTrue(more);
+        int m = f[M_MORE_BODY] ? PyObject_IsTrue(f[M_MORE_BODY]) : 0;
         if (m < 0)
             return NULL;
         return cycle_body(c, body, m);
     }
     if (str_is(kind, "http.response.start", 19) && c->started == Py_False) {
         set_field(&c->started, Py_True);
-        PyObject *status = get(msg, s_status, NULL);
-        if (!status) {
-            if (!PyErr_Occurred())
-                PyErr_SetObject(PyExc_KeyError, s_status);
+        if (!f[M_STATUS]) {
+            PyErr_SetObject(PyExc_KeyError, s_status);
             return NULL;
         }
-        PyObject *headers = get(msg, keys[K_HEADERS], empty_tuple);
-        PyObject *trailers = headers ? get(msg, s_trailers, Py_False) : NULL;
-        if (!trailers)
-            return NULL;
-        int t = PyObject_IsTrue(trailers);
+        int t = f[M_TRAILERS] ? PyObject_IsTrue(f[M_TRAILERS]) : 0;
         if (t < 0)
             return NULL;
-        set_field(&c->status, status);
-        set_field(&c->start_headers, headers);
+        set_field(&c->status, f[M_STATUS]);
+        set_field(&c->start_headers, f[M_HEADERS] ? f[M_HEADERS] : empty_tuple);
         if (t)
             set_field(&c->trailers, Py_True);
         Py_INCREF(&DONE);
@@ -1012,9 +1090,9 @@ static PyTypeObject CycleType = {
     .tp_members = cycle_members,
 };
 
-/* A new cycle of ctx's Cycle class for a request (steals scope), entered in Dispatcher.cycles. Made with
- * object.__new__, which sets up the subclass's instance dict as a Python-made instance has it. */
-static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope)
+/* A new cycle of ctx's Cycle class for a request (steals scope), entered in Dispatcher.cycles if `enter`.
+ * Made with object.__new__, which sets up the subclass's instance dict as a Python-made instance has it. */
+static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope, int enter)
 {
     if (!scope)
         return NULL;
@@ -1050,7 +1128,7 @@ static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope)
     PyObject *log = PyTuple_GET_ITEM(ctx, CTX_LOG);
     c->log = PyTuple_Check(log) ? LOG_C : log == Py_True ? LOG_PY : LOG_OFF;
     c->high_water = PyLong_AsSsize_t(PyTuple_GET_ITEM(ctx, CTX_HIGH_WATER));
-    if (PyErr_Occurred() || PyDict_SetItem(PyTuple_GET_ITEM(ctx, CTX_CYCLES), id, (PyObject *)c) < 0) {
+    if (PyErr_Occurred() || (enter && PyDict_SetItem(PyTuple_GET_ITEM(ctx, CTX_CYCLES), id, (PyObject *)c) < 0)) {
         Py_DECREF(c);
         return NULL;
     }
@@ -1113,10 +1191,18 @@ static PyObject *py_step(PyObject *self, PyObject *coro)
  * plain response is already complete, so most requests end here with no Python call. An exception the
  * app raises that is not an Exception (KeyboardInterrupt, SystemExit) propagates, as from a task step.
  * If it suspended, (coro, (yielded, context)) goes back for eager.carry_on. */
+/* attr, as found on the cycle's class, bound to the cycle (see CTX_RECEIVE). */
+static PyObject *bound(CycleObject *c, int attr)
+{
+    PyObject *d = PyTuple_GET_ITEM(c->ctx, attr);
+    descrgetfunc get = Py_TYPE(d)->tp_descr_get;
+    return get ? get(d, (PyObject *)c, (PyObject *)Py_TYPE(c)) : Py_NewRef(d);
+}
+
 static PyObject *cycle_run(CycleObject *c, PyObject *app)
 {
     PyObject *self = (PyObject *)c;
-    PyObject *args[3] = {c->scope, PyObject_GetAttr(self, s_receive), PyObject_GetAttr(self, s_send)};
+    PyObject *args[3] = {c->scope, bound(c, CTX_RECEIVE), bound(c, CTX_SEND)};
     PyObject *coro = args[1] && args[2] ? PyObject_Vectorcall(app, args, 3, NULL) : NULL;
     Py_XDECREF(args[1]);
     Py_XDECREF(args[2]);

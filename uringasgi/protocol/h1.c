@@ -375,12 +375,6 @@ static int ieq_n(const char *a, size_t n, const char *lit)
     return i == n && lit[i] == 0;
 }
 
-static int is_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
 /* Does a comma-separated value contain the token? (case-insensitive) */
 static int has_token(const char *v, size_t n, const char *tok)
 {
@@ -414,24 +408,27 @@ static int app_headers(struct wr *w, const char *b, size_t len, uint32_t n, stru
     const char *p = b, *end = b + len;
     for (uint32_t i = 0; i < n; i++) {
         const char *name = p;
-        while (p < end && *p && is_tchar((unsigned char)*p))
+        while (p < end && *p && ua_tchar[(unsigned char)*p])
             p++;
         if (p == name || p >= end || *p)
             return -EINVAL;
         size_t nl = (size_t)(p - name);
         const char *val = ++p;
-        while (p < end && *p) {
-            unsigned char ch = (unsigned char)*p;
-            if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-                return -EINVAL;
-            p++;
+        for (;;) { /* the common bytes in a tight loop; HTAB, the one control allowed, is rare */
+            while (p < end && (unsigned char)*p >= 0x20 && *p != 0x7f)
+                p++;
+            if (p < end && *p == '\t')
+                p++;
+            else
+                break;
         }
-        if (p >= end)
+        if (p >= end || *p) /* no NUL to end it, or a control byte (CR, LF, ...) inside it */
             return -EINVAL;
         size_t vl = (size_t)(p - val);
         p++;
-        if (a) {
-            if (ieq_n(name, nl, "content-length")) {
+        /* The length picks the one name to compare: most headers (content-type, ...) match none. */
+        if (a && (nl == 14 || nl == 17 || nl == 10 || nl == 4 || nl == 6)) {
+            if (nl == 14 && ieq_n(name, nl, "content-length")) {
                 int64_t x = 0;
                 if (vl == 0 || vl > 18 || a->content_length >= 0)
                     return -EINVAL;
@@ -441,14 +438,14 @@ static int app_headers(struct wr *w, const char *b, size_t len, uint32_t n, stru
                     x = x * 10 + (val[k] - '0');
                 }
                 a->content_length = x;
-            } else if (ieq_n(name, nl, "transfer-encoding")) {
+            } else if (nl == 17 && ieq_n(name, nl, "transfer-encoding")) {
                 a->has_te = 1;
                 a->has_te_chunked = has_token(val, vl, "chunked");
-            } else if (ieq_n(name, nl, "connection")) {
+            } else if (nl == 10 && ieq_n(name, nl, "connection")) {
                 a->conn_close |= has_token(val, vl, "close");
-            } else if (ieq_n(name, nl, "date")) {
+            } else if (nl == 4 && ieq_n(name, nl, "date")) {
                 a->has_date = 1;
-            } else if (ieq_n(name, nl, "server")) {
+            } else if (nl == 6 && ieq_n(name, nl, "server")) {
                 a->has_server = 1;
             }
         }

@@ -48,8 +48,8 @@
 
 /* ---------------------------------------------------------------- byte classes */
 
-/* tchar (RFC 9110 5.6.2) */
-static const uint8_t TCHAR[256] = {
+/* tchar (RFC 9110 5.6.2); h1.c checks the app's header names with it too */
+const uint8_t ua_tchar[256] = {
     ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1, ['-'] = 1,
     ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
     ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
@@ -78,7 +78,7 @@ static inline uint8_t lower(uint8_t c) { return (uint8_t)(c >= 'A' && c <= 'Z' ?
 static inline size_t scan_token_scalar(const uint8_t *p, size_t n)
 {
     size_t i = 0;
-    while (i < n && TCHAR[p[i]])
+    while (i < n && ua_tchar[p[i]])
         i++;
     return i;
 }
@@ -423,7 +423,7 @@ static int te_elem(struct ua_head *h, const uint8_t *p, size_t n, void *arg)
         return 0;
     }
     for (size_t i = 0; i < n; i++)
-        if (!TCHAR[p[i]] && p[i] != ';' && p[i] != '=' && p[i] != ' ' && p[i] != '\t' && p[i] != '"')
+        if (!ua_tchar[p[i]] && p[i] != ';' && p[i] != '=' && p[i] != ' ' && p[i] != '\t' && p[i] != '"')
             return UA_PE_TE_INVALID;
     *state = (*state | TE_OTHER) & ~TE_LAST_CHUNKED;
     return 0;

@@ -202,4 +202,7 @@ int ua_simd_get(void);
 int ua_simd_set(int level);
 /* ua:cdef-end */
 
+/* C only: 1 for the tchar bytes of RFC 9110 5.6.2 (token characters), else 0. */
+extern const uint8_t ua_tchar[256];
+
 #endif

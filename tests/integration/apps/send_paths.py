@@ -8,6 +8,15 @@ from typing import Any
 START = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
 
 
+class Key(str):
+    """A str subclass as a message key: dict.get finds it by value, so send() must too."""
+
+
+def made(text: str) -> str:
+    """The text as a new str object, not the interned literal: keys a program builds at run time."""
+    return "".join(list(text))
+
+
 async def app(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
@@ -42,6 +51,10 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
         await send(START)
     elif path == "/no-status":
         await send({"type": "http.response.start", "headers": []})
+    elif path == "/built-keys":
+        await send({made("type"): "http.response.start", made("status"): 202, made("headers"): []})
+        await send({made("type"): "http.response.body", made("body"): b"built ", made("more_body"): True})
+        await send({Key("type"): "http.response.body", Key("body"): b"subclassed", "extra": 1})
     elif path == "/awaitable":
         # send() returns an awaitable; it does its work when awaited as the app sees it, and gives None
         got = await send(START)
