@@ -85,6 +85,22 @@ def test_every_field_of_an_http11_scope(scope_server) -> None:
     assert scope["header_types"] == ["bytes,bytes"]
 
 
+def test_each_connection_has_its_own_client_address(scope_server) -> None:
+    """Requests of one keep-alive connection share its client tuple; every connection gets its own port."""
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    socks = [connect(scope_server.port) for _ in range(40)]
+    try:
+        for _ in range(2):
+            for s in socks:
+                s.sendall(request)
+                status, _, body, _ = read_response(s)
+                assert status == 200, body
+                assert json.loads(body)["client"] == ["127.0.0.1", s.getsockname()[1]]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def test_state_and_asgi_are_copies_per_request(scope_server) -> None:
     request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     first, _ = get_scope(scope_server.port, request)

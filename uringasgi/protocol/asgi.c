@@ -229,7 +229,39 @@ static size_t ipv4_text(const uint8_t *a, char *out)
     return (size_t)(p - out);
 }
 
+/* The client tuples of the peers seen lately: the requests of a keep-alive connection share one (a
+ * tuple is immutable) instead of making the address text, the port and the tuple again each time, and
+ * freeing them after. Direct-mapped by port and address; an entry is used only if all of it matches. */
+#define CLIENT_SLOTS 256
+static struct {
+    uint8_t family;
+    uint16_t port;
+    uint8_t addr[16];
+    PyObject *tuple;
+} clients[CLIENT_SLOTS];
+
+static PyObject *new_client(const struct ua_req *q);
+
 static PyObject *client_of(const struct ua_req *q)
+{
+    size_t n = q->client_family == AF_INET ? 4 : 16;
+    uint32_t tail;
+    memcpy(&tail, q->client_addr + n - 4, 4);
+    unsigned h = ((q->client_port * 0x9E3779B1u) ^ tail) % CLIENT_SLOTS;
+    if (clients[h].tuple && clients[h].family == q->client_family && clients[h].port == q->client_port &&
+        memcmp(clients[h].addr, q->client_addr, n) == 0)
+        return Py_NewRef(clients[h].tuple);
+    PyObject *t = new_client(q);
+    if (t && t != Py_None) {
+        clients[h].family = q->client_family;
+        clients[h].port = q->client_port;
+        memcpy(clients[h].addr, q->client_addr, n);
+        Py_XSETREF(clients[h].tuple, Py_NewRef(t));
+    }
+    return t;
+}
+
+static PyObject *new_client(const struct ua_req *q)
 {
     char text[INET6_ADDRSTRLEN];
     size_t len;
