@@ -43,7 +43,7 @@ def test_kernel_info_matches_this_kernel() -> None:
     assert info["kernel"] == platform.release()
     assert set(info) == {
         "kernel", "io_uring", "single_issuer", "defer_taskrun", "multishot_accept",
-        "multishot_recv", "buf_ring", "send_zc", "splice", "ktls",
+        "multishot_recv", "buf_ring", "send_zc", "ktls",
     }  # fmt: skip
     assert info["ktls"] == ("yes" if kernel_has_tls_ulp() else "no")
     sysctl = pathlib.Path("/proc/sys/kernel/io_uring_disabled")
@@ -54,7 +54,6 @@ def test_kernel_info_matches_this_kernel() -> None:
     # Where io_uring is on, each feature is there from the kernel release that added it.
     since = {
         "io_uring": (5, 1),
-        "splice": (5, 7),
         "multishot_accept": (5, 19),
         "buf_ring": (5, 19),
         "multishot_recv": (6, 0),

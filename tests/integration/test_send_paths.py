@@ -23,6 +23,8 @@ def test_send_boundaries_of_the_c_path() -> None:
         r = client.get("/awaitable")
         assert (r.status_code, r.text) == (200, "None")
         # keys made at run time and str-subclass keys are the same keys; an unknown key is ignored
+        r = client.get("/as-tasks")
+        assert (r.status_code, r.text) == (200, "task wait_for gather")
         r = client.get("/built-keys")
         assert (r.status_code, r.text) == (202, "built subclassed")
 

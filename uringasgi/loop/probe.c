@@ -188,7 +188,6 @@ int ua_probe(struct ua_probe_result *out)
     p = io_uring_get_probe_ring(&ring);
     if (p) {
         out->send_zc = io_uring_opcode_supported(p, IORING_OP_SEND_ZC);
-        out->splice = io_uring_opcode_supported(p, IORING_OP_SPLICE);
         io_uring_free_probe(p);
     }
     out->multishot_accept = probe_multishot_accept(&ring);

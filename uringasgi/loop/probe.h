@@ -14,7 +14,6 @@ struct ua_probe_result {
     int multishot_recv;      /* IORING_RECV_MULTISHOT (6.0) */
     int buf_ring;            /* IORING_REGISTER_PBUF_RING (5.19) */
     int send_zc;             /* IORING_OP_SEND_ZC (6.0) */
-    int splice;              /* IORING_OP_SPLICE (5.7) */
     int ktls;                /* the "tls" TCP ULP can be attached (kernel TLS module present) */
 };
 

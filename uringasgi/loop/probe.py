@@ -17,7 +17,6 @@ class KernelInfo:
     multishot_recv: bool
     buf_ring: bool
     send_zc: bool
-    splice: bool
     ktls: bool
 
     def lines(self) -> list[str]:

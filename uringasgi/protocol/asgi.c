@@ -850,6 +850,48 @@ static PyObject *done_next(PyObject *self)
     return NULL;
 }
 
+/* send, throw and close (with __await__, what collections.abc.Coroutine checks a class for), so that
+ * whatever takes only coroutines takes it, as it takes uvicorn's send(): asyncio.create_task(send(m))
+ * runs it as a task that finishes at its first step. */
+static PyObject *done_send(PyObject *self, PyObject *value)
+{
+    (void)self;
+    (void)value;
+    PyErr_SetNone(PyExc_StopIteration);
+    return NULL;
+}
+
+static PyObject *done_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw(typ[, val[, tb]])");
+        return NULL;
+    }
+    PyObject *typ = args[0], *val = nargs > 1 ? args[1] : Py_None;
+    if (PyExceptionInstance_Check(typ))
+        PyErr_SetObject((PyObject *)Py_TYPE(typ), typ);
+    else if (PyExceptionClass_Check(typ))
+        PyErr_SetObject(typ, val);
+    else
+        PyErr_SetString(PyExc_TypeError, "exceptions must be classes or instances deriving from BaseException");
+    return NULL;
+}
+
+static PyObject *done_close(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef done_methods[] = {
+    {"send", done_send, METH_O, "send(value): it is finished: StopIteration"},
+    {"throw", (PyCFunction)(void (*)(void))done_throw, METH_FASTCALL, "throw(typ[, val[, tb]]): raises it"},
+    {"close", done_close, METH_NOARGS, "close(): nothing to close"},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyAsyncMethods done_async = {done_await, NULL, NULL, NULL};
 
 static PyTypeObject DoneType = {
@@ -860,6 +902,7 @@ static PyTypeObject DoneType = {
     .tp_as_async = &done_async,
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = done_next,
+    .tp_methods = done_methods,
 };
 
 static PyObject DONE = {_PyObject_EXTRA_INIT 1, &DoneType};

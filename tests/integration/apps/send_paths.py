@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import UserDict
 from typing import Any
 
@@ -55,6 +56,13 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({made("type"): "http.response.start", made("status"): 202, made("headers"): []})
         await send({made("type"): "http.response.body", made("body"): b"built ", made("more_body"): True})
         await send({Key("type"): "http.response.body", Key("body"): b"subclassed", "extra": 1})
+    elif path == "/as-tasks":
+        # what takes only coroutines takes send()'s result, as it takes uvicorn's
+        await asyncio.create_task(send(START))
+        await asyncio.create_task(send({"type": "http.response.body", "body": b"task ", "more_body": True}))
+        waited = {"type": "http.response.body", "body": b"wait_for ", "more_body": True}
+        await asyncio.wait_for(send(waited), 5)
+        await asyncio.gather(send({"type": "http.response.body", "body": b"gather"}))
     elif path == "/awaitable":
         # send() returns an awaitable; it does its work when awaited as the app sees it, and gives None
         got = await send(START)
