@@ -24,6 +24,15 @@
  *
  * The socket is made O_NONBLOCK the first time (C_NONBLOCK): sendfile has no per-call flag. io_uring's
  * own send and recv on it are unaffected (they poll for readiness either way).
+ *
+ * At the same time it gets TCP_NOTSENT_LOWAT (Linux 3.12): sendfile stops queueing once FILE_LOWAT bytes
+ * wait unsent, and the rest is sent from here when POLLOUT says the queue drained. Without it one
+ * sendfile parks up to the whole send buffer (MiBs) unsent behind pacing (BBR) and the receive window,
+ * and the kernel transmits that backlog later from the ACK path, that is in the context of whichever
+ * task processes the client's ACKs: on loopback the client's own. Measured here (6.18, bbr, 1 MiB file,
+ * wrk -c64 on the other core): packets transmitted in wrk's context per response 13 -> 3.4-5 (nginx:
+ * 9-11), wrk CPU per response about 15% lower, server CPU per response unchanged. A response that fits
+ * under the mark (100 KiB) leaves in one call as before. 128 KiB: 32 and 64 KiB measured no better.
  * The engine owns the file descriptor from ua_conn_sendfile on, and closes it when the piece is retired.
  */
 #define _GNU_SOURCE
@@ -36,9 +45,14 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 /* Bytes one kick may send before it lets the other connections' completions run. */
 #define FILE_BUDGET (1u << 20)
+/* Unsent bytes a connection may have queued in the kernel (TCP_NOTSENT_LOWAT, see above). */
+#define FILE_LOWAT (128 << 10)
 
 void file_release(struct ua_out *o)
 {
@@ -76,6 +90,9 @@ void file_send(struct ua_ring *r, struct ua_conn *c)
             return;
         }
         c->flags |= C_NONBLOCK;
+        /* A kernel without it sends as before: the option is a speed-up, not a need. */
+        int lowat = FILE_LOWAT;
+        (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
     }
     uint64_t budget = FILE_BUDGET;
     struct ua_out *o;
