@@ -420,26 +420,30 @@ static PyObject *build_scope(PyObject *ctx, const uint8_t *blk, long *flags)
     return scope;
 }
 
+/* A tuple of the n items, taking their references: NULL if an item is NULL (an error is set) or the tuple
+ * cannot be made, and then every item given is released. */
+static PyObject *tuple_steal(Py_ssize_t n, PyObject *const *items)
+{
+    int ok = 1;
+    for (Py_ssize_t i = 0; i < n; i++)
+        ok &= items[i] != NULL;
+    PyObject *t = ok ? PyTuple_New(n) : NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (t)
+            PyTuple_SET_ITEM(t, i, items[i]);
+        else
+            Py_XDECREF(items[i]);
+    }
+    return t;
+}
+
 static PyObject *entry(uint32_t kind, uint32_t conn, PyObject *payload, long flags)
 {
     if (!payload)
         return NULL;
-    PyObject *k = PyLong_FromUnsignedLong(kind);
-    PyObject *c = PyLong_FromUnsignedLong(conn);
-    PyObject *f = PyLong_FromLong(flags);
-    PyObject *t = k && c && f ? PyTuple_New(4) : NULL;
-    if (!t) {
-        Py_XDECREF(k);
-        Py_XDECREF(c);
-        Py_XDECREF(f);
-        Py_DECREF(payload);
-        return NULL;
-    }
-    PyTuple_SET_ITEM(t, 0, k);
-    PyTuple_SET_ITEM(t, 1, c);
-    PyTuple_SET_ITEM(t, 2, payload);
-    PyTuple_SET_ITEM(t, 3, f);
-    return t;
+    PyObject *items[4] = {PyLong_FromUnsignedLong(kind), PyLong_FromUnsignedLong(conn), payload,
+                          PyLong_FromLong(flags)};
+    return tuple_steal(4, items);
 }
 
 /* The Cycle base class (described further down, with send(), after respond()), its constructor and run(). */
@@ -458,6 +462,7 @@ struct CycleObject {
 };
 
 static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope, int enter);
+static int run_app(CycleObject *c, PyObject *app, PyObject **coro, PyObject **first);
 static PyObject *cycle_run(CycleObject *c, PyObject *app);
 
 /* Connections with an event left for Python in this batch (see batch() at the top): their later requests
@@ -496,24 +501,19 @@ static PyObject *run_here(PyObject *ctx, uint32_t conn, PyObject *cycle)
     if (!cycle)
         return NULL;
     CycleObject *c = (CycleObject *)cycle;
-    PyObject *suspended = cycle_run(c, PyTuple_GET_ITEM(ctx, CTX_APP));
-    if (!suspended || suspended == Py_None) {
+    PyObject *suspended[3] = {cycle, NULL, NULL}; /* the payload: cycle, coro, (yielded, context) */
+    int r = run_app(c, PyTuple_GET_ITEM(ctx, CTX_APP), &suspended[1], &suspended[2]);
+    if (r <= 0) {
         Py_DECREF(cycle);
-        return suspended;
+        return r < 0 ? NULL : Py_NewRef(Py_None);
     }
-    PyObject *payload = c->complete != Py_True && PyDict_SetItem(PyTuple_GET_ITEM(ctx, CTX_CYCLES), c->conn, cycle) < 0
-                            ? NULL
-                            : PyTuple_New(3);
-    if (!payload) {
-        Py_DECREF(suspended);
+    if (c->complete != Py_True && PyDict_SetItem(PyTuple_GET_ITEM(ctx, CTX_CYCLES), c->conn, cycle) < 0) {
+        Py_DECREF(suspended[1]);
+        Py_DECREF(suspended[2]);
         Py_DECREF(cycle);
         return NULL;
     }
-    PyTuple_SET_ITEM(payload, 0, cycle);
-    PyTuple_SET_ITEM(payload, 1, Py_NewRef(PyTuple_GET_ITEM(suspended, 0)));
-    PyTuple_SET_ITEM(payload, 2, Py_NewRef(PyTuple_GET_ITEM(suspended, 1)));
-    Py_DECREF(suspended);
-    return entry(UA_ASGI_SUSPENDED, conn, payload, 0);
+    return entry(UA_ASGI_SUSPENDED, conn, tuple_steal(3, suspended), 0);
 }
 
 static PyObject *py_batch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -1249,23 +1249,10 @@ static PyObject *py_step(PyObject *self, PyObject *coro)
         Py_DECREF(result);
         Py_RETURN_NONE;
     }
-    PyObject *t = PyTuple_New(2);
-    if (!t) {
-        Py_DECREF(result);
-        Py_DECREF(ctx);
-        return NULL;
-    }
-    PyTuple_SET_ITEM(t, 0, result);
-    PyTuple_SET_ITEM(t, 1, ctx);
-    return t;
+    PyObject *items[2] = {result, ctx};
+    return tuple_steal(2, items);
 }
 
-/* Cycle.run(app): Dispatcher.start's work for one request, as eager.run_eagerly does it: the app's
- * coroutine is made and stepped once (step). If it finished, Cycle.ended(exc) runs only when there is
- * something to do (an exception, an incomplete response, a loop to kick, a request count to keep): a
- * plain response is already complete, so most requests end here with no Python call. An exception the
- * app raises that is not an Exception (KeyboardInterrupt, SystemExit) propagates, as from a task step.
- * If it suspended, (coro, (yielded, context)) goes back for eager.carry_on. */
 /* attr, as found on the cycle's class, bound to the cycle (see CTX_RECEIVE). */
 static PyObject *bound(CycleObject *c, int attr)
 {
@@ -1274,39 +1261,40 @@ static PyObject *bound(CycleObject *c, int attr)
     return get ? get(d, (PyObject *)c, (PyObject *)Py_TYPE(c)) : Py_NewRef(d);
 }
 
-static PyObject *cycle_run(CycleObject *c, PyObject *app)
+/* Cycle.run(app) and batch()'s run_here: Dispatcher.start's work for one request, as eager.run_eagerly
+ * does it: the app's coroutine is made and stepped once (step). If it finished, Cycle.ended(exc) runs
+ * only when there is something to do (an exception, an incomplete response, a loop to kick, a request
+ * count to keep): a plain response is already complete, so most requests end here with no Python call. An exception the
+ * app raises that is not an Exception (KeyboardInterrupt, SystemExit) propagates, as from a task step.
+ * -1: an error is set. 0: the app finished. 1: it suspended; *coro and *first ((yielded, context)) go
+ * to eager.carry_on, and Cycle.run returns them as (coro, first). */
+static int run_app(CycleObject *c, PyObject *app, PyObject **coro, PyObject **first)
 {
     PyObject *self = (PyObject *)c;
     PyObject *args[3] = {c->scope, bound(c, CTX_RECEIVE), bound(c, CTX_SEND)};
-    PyObject *coro = args[1] && args[2] ? PyObject_Vectorcall(app, args, 3, NULL) : NULL;
+    PyObject *co = args[1] && args[2] ? PyObject_Vectorcall(app, args, 3, NULL) : NULL;
     Py_XDECREF(args[1]);
     Py_XDECREF(args[2]);
-    if (!coro)
-        return NULL;
+    if (!co)
+        return -1;
     PyObject *result, *ctx, *exc = NULL;
-    PySendResult r = first_step(coro, &result, &ctx);
+    PySendResult r = first_step(co, &result, &ctx);
     if (r == PYGEN_NEXT) {
-        PyObject *t = PyTuple_New(2);
-        PyObject *out = t ? PyTuple_New(2) : NULL;
-        if (!out) {
-            Py_XDECREF(t);
-            Py_DECREF(result);
-            Py_DECREF(ctx);
-            Py_DECREF(coro);
-            return NULL;
+        PyObject *items[2] = {result, ctx};
+        *first = tuple_steal(2, items);
+        if (!*first) {
+            Py_DECREF(co);
+            return -1;
         }
-        PyTuple_SET_ITEM(t, 0, result);
-        PyTuple_SET_ITEM(t, 1, ctx);
-        PyTuple_SET_ITEM(out, 0, coro);
-        PyTuple_SET_ITEM(out, 1, t);
-        return out;
+        *coro = co;
+        return 1;
     }
-    Py_DECREF(coro);
+    Py_DECREF(co);
     if (r == PYGEN_RETURN) {
         Py_DECREF(result); /* an ASGI app's return value means nothing, as a task's result */
     } else {
         if (!PyErr_ExceptionMatches(PyExc_Exception))
-            return NULL;
+            return -1;
         PyObject *type, *tb;
         PyErr_Fetch(&type, &exc, &tb);
         PyErr_NormalizeException(&type, &exc, &tb);
@@ -1317,13 +1305,20 @@ static PyObject *cycle_run(CycleObject *c, PyObject *app)
     }
     if (!exc && c->complete == Py_True && PyTuple_GET_ITEM(c->ctx, CTX_KICK) == Py_None &&
         PyTuple_GET_ITEM(c->ctx, CTX_ON_DONE) == Py_None)
-        Py_RETURN_NONE;
+        return 0;
     PyObject *ret = PyObject_CallMethodOneArg(self, s_ended, exc ? exc : Py_None);
     Py_XDECREF(exc);
     if (!ret)
-        return NULL;
+        return -1;
     Py_DECREF(ret);
-    Py_RETURN_NONE;
+    return 0;
+}
+
+static PyObject *cycle_run(CycleObject *c, PyObject *app)
+{
+    PyObject *out[2];
+    int r = run_app(c, app, &out[0], &out[1]);
+    return r < 0 ? NULL : r == 0 ? Py_NewRef(Py_None) : tuple_steal(2, out);
 }
 
 static PyMethodDef asgi_methods[] = {
