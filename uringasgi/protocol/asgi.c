@@ -292,10 +292,10 @@ static PyObject *new_client(const struct ua_req *q)
     return t;
 }
 
-/* Prefix root (str or bytes, same type as s) to s when root is not empty; steals s. */
+/* Prefix root (str or bytes, same type as s; context() checked which) to s when root is not empty; steals s. */
 static PyObject *prefixed(PyObject *root, PyObject *s)
 {
-    if (!s || PyObject_Length(root) == 0)
+    if (!s || (PyUnicode_Check(root) ? PyUnicode_GET_LENGTH(root) : PyBytes_GET_SIZE(root)) == 0)
         return s;
     PyObject *r = PyUnicode_Check(s) ? PyUnicode_Concat(root, s) : PySequence_Concat(root, s);
     Py_DECREF(s);
@@ -308,8 +308,8 @@ static PyObject *prefixed(PyObject *root, PyObject *s)
  * were a twelfth of a hello-world request's instructions (1,670 of 18,000, callgrind). Each entry's key is
  * checked before its value is written, so a table laid out otherwise (another CPython) takes
  * PyDict_SetItem; other versions always do. The copy is new and seen by no one yet, so there is no dict
- * version a cache could hold for it; a container value makes the dict tracked by the GC, as insertdict
- * would. */
+ * version a cache could hold for it. The headers list goes in every scope, so the GC tracks the copy from
+ * the start, as insertdict would once a container value went in. */
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
 #define Py_BUILD_CORE 1
 #include <internal/pycore_dict.h>
@@ -321,16 +321,16 @@ static scope_entry *scope_entries(PyObject *scope)
     PyDictObject *d = (PyDictObject *)scope;
     if (d->ma_values || !DK_IS_UNICODE(d->ma_keys) || d->ma_keys->dk_nentries != K_COUNT)
         return NULL;
+    if (!PyObject_GC_IsTracked(scope))
+        PyObject_GC_Track(scope);
     return DK_UNICODE_ENTRIES(d->ma_keys);
 }
 
-static int scope_set(PyObject *scope, scope_entry *e, int key, PyObject *value)
+static inline int scope_set(PyObject *scope, scope_entry *e, int key, PyObject *value)
 {
     if (!value)
         return -1;
     if (e && e[key].me_key == keys[key]) {
-        if (PyObject_IS_GC(value) && !PyObject_GC_IsTracked(scope))
-            PyObject_GC_Track(scope);
         Py_SETREF(e[key].me_value, value); /* the template's constants: no finaliser runs here */
         return 0;
     }
@@ -347,7 +347,7 @@ static scope_entry *scope_entries(PyObject *scope)
     return NULL;
 }
 
-static int scope_set(PyObject *scope, scope_entry *e, int key, PyObject *value)
+static inline int scope_set(PyObject *scope, scope_entry *e, int key, PyObject *value)
 {
     (void)e;
     if (!value)

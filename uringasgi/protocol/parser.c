@@ -461,21 +461,21 @@ static inline int host_chars_bad(const uint8_t *v, size_t n)
 SSE42 static inline int host_chars_bad16(const uint8_t *buf, size_t off, size_t n, size_t end)
 {
     const __m128i nib = _mm_set1_epi8(0x0f);
-    for (size_t i = off; i < off + n; i += 16) {
-        size_t at = i + 16 <= end ? i : end - 16;
+    for (;;) {
+        size_t at = off + 16 <= end ? off : end - 16;
         __m128i v = _mm_loadu_si128((const __m128i *)(buf + at));
         __m128i a = _mm_shuffle_epi8(_mm_setr_epi8(HOST_LO_BYTES), _mm_and_si128(v, nib));
         __m128i b = _mm_shuffle_epi8(_mm_setr_epi8(HOST_HI_BYTES), _mm_and_si128(_mm_srli_epi16(v, 4), nib));
         unsigned m = (unsigned)_mm_movemask_epi8(_mm_xor_si128(
                          _mm_cmpeq_epi8(_mm_and_si128(a, b), _mm_setzero_si128()), _mm_set1_epi8(-1))) >>
-                     (i - at);
-        size_t left = off + n - i;
-        if (left < 16)
-            m &= (1u << left) - 1;
+                     (off - at);
+        if (n <= 16) /* a usual Host value: this one piece */
+            return (m & ((1u << n) - 1)) != 0;
         if (m)
             return 1;
+        off += 16;
+        n -= 16;
     }
-    return 0;
 }
 #endif
 
@@ -882,10 +882,11 @@ AINLINE int fast_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, si
             while (ve > s && buf[ve - 1] == ' ')
                 ve--;
         size_t k = c - p;
-        /* the four spans in one store (x86 is little-endian); every offset is below end <= 65535 */
-        uint64_t spans = (uint64_t)p | (uint64_t)k << 16 | (uint64_t)s << 32 | (uint64_t)(ve - s) << 48;
-        struct ua_header *hd = &h->headers[n];
-        memcpy(hd, &spans, sizeof spans);
+        struct ua_header *hd = &h->headers[n]; /* every offset is below end <= 65535 */
+        hd->name_off = (uint16_t)p;
+        hd->name_len = (uint16_t)k;
+        hd->value_off = (uint16_t)s;
+        hd->value_len = (uint16_t)(ve - s);
         int id;
         if (k <= 16 && at == p) {
             /* the lowercased name back in one store when the 16 bytes are inside this line (no later load of
