@@ -22,6 +22,7 @@ COLOURS = {
     "granian": "#2ca02c",
     "hypercorn": "#9467bd",
     "nginx": "#7f7f7f",
+    "bare": "#bcbd22",
 }
 
 

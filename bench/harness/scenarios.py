@@ -6,7 +6,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .servers import HOST, Ctx, Launch, granian, hypercorn, nginx, uringasgi, uringasgi_tls, uvicorn
+from .servers import HOST, Ctx, Launch, bare, granian, hypercorn, nginx, uringasgi, uringasgi_tls, uvicorn
+
+CEIL = (
+    "bare: bench/ceiling/bare.c answers each request with the file by sendfile() and does nothing else "
+    "(no lookup, no header but Content-Length). It shows where one wrk thread stops at this size: where "
+    "the client CPU is near 100% against every server, the client sets the pace. A reference, not a peer."
+)
 
 
 @dataclass
@@ -106,7 +112,9 @@ def access_log_launches(ctx: Ctx, port: int) -> list[Launch]:
     ]
 
 
-def static_launches(*, tls: bool) -> Callable[[Ctx, int], list[Launch]]:
+def static_launches(*, tls: bool, file: str = "") -> Callable[[Ctx, int], list[Launch]]:
+    """uringasgi's static mount, nginx, granian, Starlette; with `file`, the bare server on that file too."""
+
     def launches(ctx: Ctx, port: int) -> list[Launch]:
         extra = ["--static", f"/static={ctx.www}", *(uringasgi_tls(ctx) if tls else [])]
         out = [
@@ -118,6 +126,8 @@ def static_launches(*, tls: bool) -> Callable[[Ctx, int], list[Launch]]:
             starlette = uvicorn(ctx, "static_files:app", port + 3, h11=False, workers=1, tls=False)
             starlette.note = "Starlette StaticFiles"
             out.append(starlette)
+        if file:
+            out.append(bare(ctx, file, port + 4))
         return out
 
     return launches
@@ -190,14 +200,18 @@ SCENARIOS = [
         "Static file 100 KiB",
         "/static/100k.bin",
         same_file("100k.bin"),
-        static_launches(tls=False),
+        static_launches(tls=False, file="100k.bin"),
+        references=("bare",),
+        note=CEIL,
     ),
     Scenario(
         "static-1m",
         "Static file 1 MiB",
         "/static/1m.bin",
         same_file("1m.bin"),
-        static_launches(tls=False),
+        static_launches(tls=False, file="1m.bin"),
+        references=("bare",),
+        note=CEIL,
     ),
     Scenario(
         "pathsend",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,3 +152,14 @@ def nginx(
     return Launch(
         name, port, argv, note={"fixed": "fixed 200", "static": "sendfile, open_file_cache"}.get(kind, "")
     )
+
+
+def bare(ctx: Ctx, name: str, port: int) -> Launch:
+    """bench/ceiling/bare.c sending one file and nothing else: where the load client stops at that size."""
+    binary = ctx.out / "bare"
+    if not binary.exists():
+        source = BENCH / "ceiling" / "bare.c"
+        subprocess.run(
+            [os.environ.get("CC", "cc"), "-O2", "-std=gnu11", "-o", str(binary), str(source)], check=True
+        )
+    return Launch("bare", port, [str(binary), str(port), str(ctx.www / name)], note="sendfile, nothing else")
