@@ -72,6 +72,20 @@ def test_access_log_default_lines_exactly() -> None:
         assert len(lines) == 4, lines  # one line per request, none twice
 
 
+def test_access_log_line_of_an_undecodable_path() -> None:
+    """A path whose bytes are not UTF-8 is decoded with U+FFFD for them, as uvicorn does; a path an app put in
+    the scope with a lone surrogate is written escaped, as the log stream writes one; the server goes on."""
+    with serve("raw:status") as sp:
+        port = _exchange(sp.port, b"GET /a%FFb?s=200 HTTP/1.1\r\nHost: t\r\n\r\n")
+        line = f'INFO:     127.0.0.1:{port} - "GET /a\ufffdb?s=200 HTTP/1.1" 200 OK\n'
+        assert sp.wait_for(line), (line, sp.output)
+    with serve("raw:set_path") as sp:
+        port = _exchange(sp.port, b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+        line = f'INFO:     127.0.0.1:{port} - "GET /set\\udcffpath HTTP/1.1" 200 OK\n'
+        assert sp.wait_for(line), (line, sp.output)
+        assert httpx.get(sp.url + "/y").status_code == 200
+
+
 def test_no_access_log() -> None:
     with serve("raw:hello", "--no-access-log") as sp:
         httpx.get(sp.url + "/quiet")

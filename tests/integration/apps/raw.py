@@ -23,6 +23,15 @@ async def status(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
+async def set_path(scope: Any, receive: Any, send: Any) -> None:
+    """Puts a path with a lone surrogate in the scope (no request can carry one), then answers 200."""
+    if scope["type"] != "http":
+        return
+    scope["path"] = "/set\udcffpath"
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
 async def echo(scope: Any, receive: Any, send: Any) -> None:
     """Echoes the request body; the headers say how it arrived."""
     if scope["type"] != "http":
