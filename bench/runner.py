@@ -130,6 +130,9 @@ def busy_note(note: str) -> str:
     if load < 0.5:
         return note
     busy = f"The 1-minute load average was {load:.2f} before the run started: other work shared the CPUs."
+    note = note.strip()
+    if note and not note.endswith((".", "!", "?")):
+        note += "."
     return f"{note} {busy}".strip()
 
 
