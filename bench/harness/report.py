@@ -26,6 +26,12 @@ COLOURS = {
 }
 
 
+def servers_in(scenarios: list[dict[str, Any]]) -> list[str]:
+    """The servers with a row in any of the scenarios, in COLOURS order: the columns of the summary and
+    the bars of the plot."""
+    return [s for s in COLOURS if any(r["server"] == s for sc in scenarios for r in sc["rows"])]
+
+
 def machine() -> dict[str, Any]:
     model = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -158,7 +164,7 @@ def markdown(report: dict[str, Any]) -> str:
         "## Summary (requests/s, median of rounds)",
         "",
     ]
-    servers = list(COLOURS)
+    servers = servers_in(report["scenarios"])
     lines.append("| scenario | " + " | ".join(servers) + " | uringasgi / best peer |")
     lines.append("|---|" + "---:|" * (len(servers) + 1))
     for sc in report["scenarios"]:
@@ -221,7 +227,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     from matplotlib.patches import Patch
 
     scenarios = report["scenarios"]
-    servers = [s for s in COLOURS if any(r["server"] == s for sc in scenarios for r in sc["rows"])]
+    servers = servers_in(scenarios)
     width = 0.8 / max(1, len(servers))
     fig, ax = plt.subplots(figsize=(max(10, 1.3 * len(scenarios)), 6.5))
     for i, server in enumerate(servers):
