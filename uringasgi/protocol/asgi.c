@@ -983,7 +983,8 @@ static const char *log_piece(PyObject *o, Py_ssize_t *n, char *digits, PyObject 
 /* The access line AccessLog.log writes for the default format, made here: the per-request Python of
  * formatting it (and of Cycle._finish around it) cost a fifth of the hello-world throughput. The line is
  * put together as UTF-8 in one buffer and becomes one str: formatting it piece by piece into new objects
- * (PyUnicode_FromFormat) cost 2 µs a request, an eighth of a hello-world request. The line joins
+ * (PyUnicode_FromFormat) cost about 2 µs a request, 15% of a hello-world request (wrk against the log on
+ * and off, interleaved); now the log costs a few percent (bench/RESULTS-access-log.md). The line joins
  * AccessLog's buffer of this iteration; the first line of an iteration schedules its flush, as
  * AccessLog.log does. sink: (lines, schedule, phrases, prefix). */
 static int log_line(CycleObject *c)
@@ -1016,14 +1017,17 @@ static int log_line(CycleObject *c)
     char digits[N_OBJ][24];
     int ok = 1;
     for (int i = 0; i < N_OBJ && ok; i++) {
-        at[i] = obj[i] ? log_piece(obj[i], &len[i], digits[i], &hold[i]) : "-";
-        len[i] = obj[i] ? len[i] : 1;
-        ok = at[i] != NULL;
+        if (!obj[i]) { /* no client address */
+            at[i] = "-";
+            len[i] = 1;
+        } else {
+            ok = (at[i] = log_piece(obj[i], &len[i], digits[i], &hold[i])) != NULL;
+        }
     }
     const char *qs = PyBytes_Check(query) ? PyBytes_AS_STRING(query) : "";
     Py_ssize_t qn = PyBytes_Check(query) ? PyBytes_GET_SIZE(query) : 0, high = 0;
     for (Py_ssize_t i = 0; i < qn; i++)
-        high += (uint8_t)qs[i] >= 0x80; /* each becomes U+FFFD, as decode("ascii", "replace") makes it */
+        high += (uint8_t)qs[i] >= 0x80; /* U+FFFD each, as AccessLog.log's decode("ascii", "replace") */
     PyObject *line = NULL;
     if (ok) {
         Py_ssize_t total = qn + 2 * high + (qn > 0) + 1 + 4 + 1 + 6 + 2 + 1 + 1;
