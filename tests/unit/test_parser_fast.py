@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -129,3 +130,21 @@ def test_spoiled_bytes_in_every_position_agree(levels: list[int]) -> None:
         raw = bytearray(base)
         raw[pos] = rng.choice(b"\x00\x01\t\x0b\x7f\x80 \r\n:@")
         check_all_levels(bytes(raw), levels)
+
+
+def test_host_values_around_the_vector_width(levels: list[int]) -> None:
+    """The Host check takes a value of up to 16 bytes as one vector and longer ones 16 bytes at a time: a
+    forbidden byte at every place of values 1 to 40 bytes long is a 400 on every level, whole and byte by
+    byte, whether the value ends the head or another line follows it; without one, each is accepted."""
+    for n in range(1, 41):
+        for tail in (b"", b"X-After: 1\r\n"):
+            good = b"GET / HTTP/1.1\r\nHost: " + b"h" * n + b"\r\n" + tail + b"\r\n"
+            assert check_all_levels(good, levels)[0] == len(good), n
+            for k in range(n):
+                for bad in b"@/ ?#\\":
+                    if bad == 0x20 and k in (0, n - 1):
+                        continue  # a space at either end is whitespace around the value, not in it
+                    value = b"h" * k + bytes([bad]) + b"h" * (n - k - 1)
+                    req = b"GET / HTTP/1.1\r\nHost: " + value + b"\r\n" + tail + b"\r\n"
+                    outcome = check_all_levels(req, levels)
+                    assert outcome == (-errno.EBADMSG, lib.UA_PE_HOST), (n, k, bad, tail)
