@@ -525,11 +525,7 @@ static int field_semantics(struct ua_head *h, int id, const uint8_t *v, size_t n
     case UA_HK_UPGRADE:
         h->flags |= F_SEEN_UPGRADE_HDR;
         return 0;
-    case UA_HK_HOST:
-        if (h->known[UA_HK_HOST] != UA_HK_ABSENT)
-            h->flags |= F_HOST_TWICE;
-        return host_chars_bad(v, n) ? UA_PE_HOST : 0;
-    default:
+    default: /* Host: field_known(), whose byte check runs by vector on the vector levels */
         return 0;
     }
 }
@@ -763,24 +759,25 @@ AINLINE int field_line(int lvl, uint8_t *buf, size_t end, struct resume rs, stru
 
 #define FL_SLOW 3 /* fast_fields: a line not in the common shape; field_line reads it instead */
 
-static int field_semantics(struct ua_head *h, int id, const uint8_t *v, size_t n, int is_request);
-
 /* After a field line: the semantics of the known headers that have any, and the index. 0 or UA_PE_*. */
 AINLINE int field_known(int lvl, struct ua_head *h, const uint8_t *buf, size_t end, const struct ua_header *hd,
                         int id, unsigned n, int is_request)
 {
     if (id < 0)
         return 0;
-#if UA_X86
-    if (id == UA_HK_HOST && lvl != UA_SIMD_SCALAR && end >= 16) {
-        /* field_semantics' Host case, its byte check by vector */
+    if (id == UA_HK_HOST) { /* RFC 9112 3.2: one Host, holding an authority's bytes only */
         if (h->known[UA_HK_HOST] != UA_HK_ABSENT)
             h->flags |= F_HOST_TWICE;
-        if (host_chars_bad16(buf, hd->value_off, hd->value_len, end))
-            return UA_PE_HOST;
-    } else
+        int bad;
+#if UA_X86
+        if (lvl != UA_SIMD_SCALAR && end >= 16)
+            bad = host_chars_bad16(buf, hd->value_off, hd->value_len, end);
+        else
 #endif
-    if (id <= UA_HK_UPGRADE) { /* the ids with semantics come first */
+            bad = host_chars_bad(buf + hd->value_off, hd->value_len);
+        if (bad)
+            return UA_PE_HOST;
+    } else if (id <= UA_HK_UPGRADE) { /* the ids with semantics come first */
         int e = field_semantics(h, id, buf + hd->value_off, hd->value_len, is_request);
         if (e)
             return e;
