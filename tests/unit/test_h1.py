@@ -253,6 +253,96 @@ def test_header_injection_is_rejected(blob: bytes, n: int) -> None:
     assert c.respond(200, body_len=0) == b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", "state unchanged"
 
 
+@pytest.mark.parametrize("bad", [b"\0", b"\r", b"\n", b"\x01", b"\x1f", b"\x7f"])
+def test_a_control_byte_anywhere_in_values_around_the_vector_width_is_rejected(bad: bytes) -> None:
+    """Values are scanned 16 bytes at a time: every length to past two steps, the bad byte at every place."""
+    c = Conn(flags=0)
+    c.feed(GET)
+    for n in range(1, 40):
+        for at in range(n):
+            value = (b"v\t\xe9" * 14)[:n]
+            value = value[:at] + bad + value[at + 1 :]
+            for blob in (b"x-a\0" + value + b"\0", b"x-a\0ok\0x-b\0" + value + b"\0"):
+                k = blob.count(b"\0") // 2 if bad != b"\0" else 2
+                r = lib.ua_h1_respond(c.c, 200, blob, len(blob), k, 0, ffi.NULL, 0, c.out, 8192)
+                assert r == -22, (n, at, blob)
+        value = (b"v\t\xe9" * 14)[:n]
+        assert c.respond(200, [(b"X-Long-Header-Name-Of-Some-Length", value)], body_len=0) == (
+            b"HTTP/1.1 200 OK\r\nX-Long-Header-Name-Of-Some-Length: " + value + b"\r\ncontent-length: 0\r\n\r\n"
+        )
+        assert c.done() == 0
+        c.feed(GET)
+
+
+TCHARS = b"!#$%&'*+-.^_`|~09azAZ"
+
+
+@pytest.mark.parametrize("bad", [b" ", b":", b"(", b"@", b"[", b"{", b"\x80", b"\xff", b"\x7f", b"\r"])
+def test_a_non_token_byte_anywhere_in_names_around_the_vector_width_is_rejected(bad: bytes) -> None:
+    """Names are checked 16 bytes at a time for the usual letters, digits and '-', by table for the rest."""
+    c = Conn(flags=0)
+    c.feed(GET)
+    for n in range(1, 40):
+        name = (TCHARS * 3)[:n]
+        for at in range(n):
+            broken = name[:at] + bad + name[at + 1 :]
+            for blob in (broken + b"\0v\0", b"x-a\0ok\0" + broken + b"\0v\0"):
+                k = blob.count(b"\0") // 2
+                r = lib.ua_h1_respond(c.c, 200, blob, len(blob), k, 0, ffi.NULL, 0, c.out, 8192)
+                assert r == -22, (n, at, blob)
+        for good in (name, b"X-" + b"Ab-9" * n):
+            assert c.respond(200, [(good, b"v")], body_len=0) == (
+                b"HTTP/1.1 200 OK\r\n" + good + b": v\r\ncontent-length: 0\r\n\r\n"
+            )
+            assert c.done() == 0
+            c.feed(GET)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        (b"Content-Length", b"5"),
+        (b"CONTENT-LENGTH", b"5"),
+        (b"Transfer-Encoding", b"chunked"),
+        (b"TRANSFER-ENCODING", b"chunked"),
+        (b"Connection", b"close"),
+        (b"DATE", b"x"),
+        (b"Server", b"x"),
+    ],
+)
+def test_framing_names_are_known_in_any_case(name: bytes, value: bytes) -> None:
+    c = Conn()
+    c.feed(GET)
+    head = c.respond(200, [(name, value)], body_len=3)
+    assert isinstance(head, bytes)
+    lower = name.lower()
+    assert b"content-length: 3" not in head or lower != b"content-length"
+    if lower == b"content-length":
+        assert c.c.resp_length == 5
+    if lower == b"transfer-encoding":
+        assert b"content-length" not in head
+    if lower == b"connection":
+        assert c.done() == 1
+    if lower == b"date":
+        assert head.count(b"date:") + head.count(b"DATE:") == 1
+    if lower == b"server":
+        assert b"server: uringasgi" not in head
+
+
+@pytest.mark.parametrize(
+    "name", [b"content-lengtx", b"transfer-encodin_", b"connectio^", b"dat^", b"serve_", b"Content_Length"]
+)
+def test_names_one_byte_off_the_framing_names_are_plain_headers(name: bytes) -> None:
+    """'^' and '_' OR 0x20 are '~' and DEL: not letters, so no near miss matches a framing name."""
+    c = Conn()
+    c.feed(GET)
+    head = c.respond(200, [(name, b"close")], body_len=3)
+    assert isinstance(head, bytes)
+    assert b"content-length: 3\r\n" in head
+    assert name + b": close\r\n" in head
+    assert c.done() == 0
+
+
 def test_value_with_tab_and_obs_text_is_allowed() -> None:
     c = Conn(flags=0)
     c.feed(GET)
@@ -267,6 +357,20 @@ def test_no_space_is_enospc() -> None:
     for cap in range(0, 40):
         assert lib.ua_h1_respond(c.c, 200, ffi.NULL, 0, 0, 0, ffi.NULL, 0, c.out, cap) == -28
     assert isinstance(c.respond(200, body_len=0), bytes)
+
+
+def test_app_headers_without_room_are_enospc_at_every_size() -> None:
+    blob = b"content-type\0text/plain\0x-a\0" + b"v" * 20 + b"\0"
+    c = Conn(flags=0)
+    c.feed(GET)
+    whole = c.respond(200, [(b"content-type", b"text/plain"), (b"x-a", b"v" * 20)], body_len=0)
+    assert isinstance(whole, bytes)
+    assert c.done() == 0
+    c.feed(GET)
+    for cap in range(len(whole)):
+        assert lib.ua_h1_respond(c.c, 200, blob, len(blob), 2, 0, ffi.NULL, 0, c.out, cap) == -28, cap
+    assert lib.ua_h1_respond(c.c, 200, blob, len(blob), 2, 0, ffi.NULL, 0, c.out, len(whole)) == len(whole)
+    assert bytes(ffi.buffer(c.out, len(whole))) == whole
 
 
 def test_bad_status_and_out_of_turn_are_einval() -> None:

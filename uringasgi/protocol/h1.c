@@ -47,6 +47,9 @@
 
 #include <errno.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 #define H1_HEAD 0
 #define H1_BODY_LENGTH 1
@@ -399,36 +402,118 @@ struct app_headers {
     int64_t content_length; /* -1 absent */
 };
 
+static uint64_t ld64(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static uint32_t ld32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Is the token a[0..n) the literal lit, which is lowercase letters and '-' and n >= 4 bytes long, in any case?
+ * OR 0x20 lowercases a letter and maps no other tchar onto a letter or '-', so it compares 8 (or 4) bytes at
+ * a time: the first and last 8, and the middle 8 when n is over 16. */
+static int token_is(const char *a, size_t n, const char *lit)
+{
+    const uint64_t k8 = 0x2020202020202020ull;
+    const uint32_t k4 = 0x20202020u;
+    if (n < 8)
+        return (ld32(a) | k4) == ld32(lit) && (ld32(a + n - 4) | k4) == ld32(lit + n - 4);
+    return (ld64(a) | k8) == ld64(lit) && (ld64(a + n - 8) | k8) == ld64(lit + n - 8) &&
+           (n <= 16 || (ld64(a + 8) | k8) == ld64(lit + 8));
+}
+
+/* The length of the token at b[i..end): its tchar bytes up to the first other one. Names an app sends are
+ * nearly always letters, digits and '-', which SSE2 checks 16 at a time (OR 0x20 folds the case of letters,
+ * and only of letters, into 'a'..'z'; the compares are signed, so no byte >= 0x80 is in a range); the table
+ * goes on from the first byte outside them. */
+static size_t name_len(const char *b, size_t i, size_t end)
+{
+    size_t s = i;
+#if defined(__x86_64__)
+    if (end >= 16) {
+        for (;;) {
+            size_t at = i + 16 <= end ? i : end - 16;
+            __m128i v = _mm_loadu_si128((const __m128i *)(b + at));
+            __m128i f = _mm_or_si128(v, _mm_set1_epi8(0x20));
+            __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(f, _mm_set1_epi8('a' - 1)), _mm_cmplt_epi8(f, _mm_set1_epi8('z' + 1)));
+            __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+            __m128i ok = _mm_or_si128(_mm_or_si128(letter, digit), _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+            unsigned other = (~(unsigned)_mm_movemask_epi8(ok) & 0xffffu) >> (i - at);
+            if (other) {
+                i += (size_t)__builtin_ctz(other);
+                break;
+            }
+            i = at + 16;
+            if (i >= end)
+                return end - s;
+        }
+    }
+#endif
+    while (i < end && ua_tchar[(unsigned char)b[i]])
+        i++;
+    return i - s;
+}
+
+/* The length of the field value at b[i..end): VCHAR, obs-text, SP and HTAB bytes up to the first other one
+ * (the NUL after it, in a well-formed block). Values are most of a head's bytes, so on x86-64 SSE2 (part of
+ * its baseline) takes 16 at a time; the last step loads the 16 bytes that end at end, never past it. */
+static size_t value_len(const char *b, size_t i, size_t end)
+{
+    size_t s = i;
+#if defined(__x86_64__)
+    if (end >= 16) {
+        const __m128i c1f = _mm_set1_epi8(0x1f), tab = _mm_set1_epi8('\t'), del = _mm_set1_epi8(0x7f);
+        for (;;) {
+            size_t at = i + 16 <= end ? i : end - 16;
+            __m128i v = _mm_loadu_si128((const __m128i *)(b + at));
+            __m128i ctl = _mm_andnot_si128(_mm_cmpeq_epi8(v, tab), _mm_cmpeq_epi8(_mm_min_epu8(v, c1f), v));
+            unsigned bad = (unsigned)_mm_movemask_epi8(_mm_or_si128(ctl, _mm_cmpeq_epi8(v, del))) >> (i - at);
+            if (bad)
+                return i + (size_t)__builtin_ctz(bad) - s;
+            i = at + 16;
+            if (i >= end)
+                return end - s;
+        }
+    }
+#endif
+    while (i < end && ((unsigned char)b[i] >= 0x20 ? b[i] != 0x7f : b[i] == '\t'))
+        i++;
+    return i - s;
+}
+
 /* Walk "name\0value\0" x n: exactly 2n NULs in len bytes, token names, values free of CR, LF, NUL and other
- * controls (HTAB allowed). Anything else is a header injection attempt: -EINVAL. Writes "name: value\r\n". */
+ * controls (HTAB allowed). Anything else is a header injection attempt: -EINVAL. Writes "name: value\r\n",
+ * which is the block with each NUL pair grown to ": " and CRLF: len + 2n bytes, so room is checked once. */
 static int app_headers(struct wr *w, const char *b, size_t len, uint32_t n, struct app_headers *a)
 {
     if (len == 0 || b == NULL)
         return n == 0 && len == 0 ? 0 : -EINVAL;
-    const char *p = b, *end = b + len;
+    if (w->full || (size_t)(w->end - w->p) < len + 2 * (size_t)n)
+        w->full = 1;
+    char *o = w->p;
+    size_t p = 0;
     for (uint32_t i = 0; i < n; i++) {
-        const char *name = p;
-        while (p < end && *p && ua_tchar[(unsigned char)*p])
-            p++;
-        if (p == name || p >= end || *p)
+        const char *name = b + p;
+        size_t nl = name_len(b, p, len);
+        p += nl;
+        if (nl == 0 || p >= len || b[p])
             return -EINVAL;
-        size_t nl = (size_t)(p - name);
-        const char *val = ++p;
-        for (;;) { /* the common bytes in a tight loop; HTAB, the one control allowed, is rare */
-            while (p < end && (unsigned char)*p >= 0x20 && *p != 0x7f)
-                p++;
-            if (p < end && *p == '\t')
-                p++;
-            else
-                break;
-        }
-        if (p >= end || *p) /* no NUL to end it, or a control byte (CR, LF, ...) inside it */
+        const char *val = b + ++p;
+        size_t vl = value_len(b, p, len);
+        p += vl;
+        if (p >= len || b[p]) /* no NUL to end it, or a control byte (CR, LF, ...) inside it */
             return -EINVAL;
-        size_t vl = (size_t)(p - val);
         p++;
         /* The length picks the one name to compare: most headers (content-type, ...) match none. */
         if (a && (nl == 14 || nl == 17 || nl == 10 || nl == 4 || nl == 6)) {
-            if (nl == 14 && ieq_n(name, nl, "content-length")) {
+            if (nl == 14 && token_is(name, nl, "content-length")) {
                 int64_t x = 0;
                 if (vl == 0 || vl > 18 || a->content_length >= 0)
                     return -EINVAL;
@@ -438,23 +523,32 @@ static int app_headers(struct wr *w, const char *b, size_t len, uint32_t n, stru
                     x = x * 10 + (val[k] - '0');
                 }
                 a->content_length = x;
-            } else if (nl == 17 && ieq_n(name, nl, "transfer-encoding")) {
+            } else if (nl == 17 && token_is(name, nl, "transfer-encoding")) {
                 a->has_te = 1;
                 a->has_te_chunked = has_token(val, vl, "chunked");
-            } else if (nl == 10 && ieq_n(name, nl, "connection")) {
+            } else if (nl == 10 && token_is(name, nl, "connection")) {
                 a->conn_close |= has_token(val, vl, "close");
-            } else if (nl == 4 && ieq_n(name, nl, "date")) {
+            } else if (nl == 4 && token_is(name, nl, "date")) {
                 a->has_date = 1;
-            } else if (nl == 6 && ieq_n(name, nl, "server")) {
+            } else if (nl == 6 && token_is(name, nl, "server")) {
                 a->has_server = 1;
             }
         }
-        put(w, name, nl);
-        put(w, ": ", 2);
-        put(w, val, vl);
-        put(w, "\r\n", 2);
+        if (!w->full) {
+            memcpy(o, name, nl);
+            o += nl;
+            memcpy(o, ": ", 2);
+            memcpy(o + 2, val, vl);
+            o += 2 + vl;
+            memcpy(o, "\r\n", 2);
+            o += 2;
+        }
     }
-    return p == end ? 0 : -EINVAL;
+    if (p != len)
+        return -EINVAL;
+    if (!w->full)
+        w->p = o;
+    return 0;
 }
 
 static void common_headers(struct wr *w, const struct ua_h1_settings *s, int has_date, int has_server)
