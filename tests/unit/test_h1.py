@@ -268,7 +268,9 @@ def test_a_control_byte_anywhere_in_values_around_the_vector_width_is_rejected(b
                 assert r == -22, (n, at, blob)
         value = (b"v\t\xe9" * 14)[:n]
         assert c.respond(200, [(b"X-Long-Header-Name-Of-Some-Length", value)], body_len=0) == (
-            b"HTTP/1.1 200 OK\r\nX-Long-Header-Name-Of-Some-Length: " + value + b"\r\ncontent-length: 0\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nX-Long-Header-Name-Of-Some-Length: "
+            + value
+            + b"\r\ncontent-length: 0\r\n\r\n"
         )
         assert c.done() == 0
         c.feed(GET)
