@@ -442,8 +442,10 @@ static size_t name_len(const char *b, size_t i, size_t end)
             size_t at = i + 16 <= end ? i : end - 16;
             __m128i v = _mm_loadu_si128((const __m128i *)(b + at));
             __m128i f = _mm_or_si128(v, _mm_set1_epi8(0x20));
-            __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(f, _mm_set1_epi8('a' - 1)), _mm_cmplt_epi8(f, _mm_set1_epi8('z' + 1)));
-            __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+            __m128i letter =
+                _mm_and_si128(_mm_cmpgt_epi8(f, _mm_set1_epi8('a' - 1)), _mm_cmplt_epi8(f, _mm_set1_epi8('z' + 1)));
+            __m128i digit =
+                _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
             __m128i ok = _mm_or_si128(_mm_or_si128(letter, digit), _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
             unsigned other = (~(unsigned)_mm_movemask_epi8(ok) & 0xffffu) >> (i - at);
             if (other) {
