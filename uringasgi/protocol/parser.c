@@ -884,22 +884,24 @@ AINLINE int fast_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, si
         hd->name_len = (uint16_t)k;
         hd->value_off = (uint16_t)s;
         hd->value_len = (uint16_t)(ve - s);
-        int id;
+        int err;
         if (k <= 16 && at == p) {
-            /* the lowercased name back in one store when the 16 bytes are inside this line (no later load of
-             * the next line overlaps it), else by lower_name() */
+            /* The lowercased name goes back in one store when the 16 bytes are inside this line (no later
+             * load of the next line overlaps it), else by lower_name(). The store comes after the semantics:
+             * the Host check loads the 16 bytes that end at the value's end, which overlap the name's, and a
+             * load that overlaps a store still in flight waits for it (store-to-load forwarding fails). */
             __m128i lv;
-            id = known16(v, buf + p, k, &lv);
+            int id = known16(v, buf + p, k, &lv);
+            err = field_known(lvl, h, buf, end, hd, id, n, is_request);
             if (p + 16 <= e + 2)
                 _mm_storeu_si128((__m128i *)(buf + p), lv);
             else
                 lower_name(buf + p, k);
         } else {
             lower_name(buf + p, k);
-            id = known_id(buf + p, k);
+            err = field_known(lvl, h, buf, end, hd, known_id(buf + p, k), n, is_request);
         }
         p = e + 2;
-        int err = field_known(lvl, h, buf, end, hd, id, n, is_request);
         if (err) {
             r = -err;
             break;
@@ -1138,12 +1140,15 @@ AINLINE int fast_request_line(struct ua_head *h, const uint8_t *buf, size_t end,
     h->method = (struct ua_span){0, (uint16_t)m};
     h->method_id = (uint8_t)id;
     h->minor = (uint8_t)minor;
-    h->target = (struct ua_span){(uint16_t)t, (uint16_t)(e - t)};
+    /* every span from registers: copying target's two halves back as one word would stall the load on
+     * store-to-load forwarding */
+    struct ua_span target = {(uint16_t)t, (uint16_t)(e - t)};
+    h->target = target;
     if (q < e) {
         h->path = (struct ua_span){(uint16_t)t, (uint16_t)(q - t)};
         h->query = (struct ua_span){(uint16_t)(q + 1), (uint16_t)(e - q - 1)};
     } else {
-        h->path = h->target;
+        h->path = target;
         h->query = (struct ua_span){(uint16_t)e, 0};
     }
     h->pos = h->scan = (uint16_t)(e + 11);
