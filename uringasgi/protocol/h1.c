@@ -44,6 +44,7 @@
  * HTTP/1.1, and close-delimited on HTTP/1.0.
  */
 #include "h1.h"
+#include "fieldbytes.h"
 
 #include <errno.h>
 #include <string.h>
@@ -471,12 +472,9 @@ static size_t value_len(const char *b, size_t i, size_t end)
     size_t s = i;
 #if defined(__x86_64__)
     if (end >= 16) {
-        const __m128i c1f = _mm_set1_epi8(0x1f), tab = _mm_set1_epi8('\t'), del = _mm_set1_epi8(0x7f);
         for (;;) {
             size_t at = i + 16 <= end ? i : end - 16;
-            __m128i v = _mm_loadu_si128((const __m128i *)(b + at));
-            __m128i ctl = _mm_andnot_si128(_mm_cmpeq_epi8(v, tab), _mm_cmpeq_epi8(_mm_min_epu8(v, c1f), v));
-            unsigned bad = (unsigned)_mm_movemask_epi8(_mm_or_si128(ctl, _mm_cmpeq_epi8(v, del))) >> (i - at);
+            unsigned bad = ua_value_bad16(_mm_loadu_si128((const __m128i *)(b + at))) >> (i - at);
             if (bad)
                 return i + (size_t)__builtin_ctz(bad) - s;
             i = at + 16;
@@ -485,7 +483,7 @@ static size_t value_len(const char *b, size_t i, size_t end)
         }
     }
 #endif
-    while (i < end && ((unsigned char)b[i] >= 0x20 ? b[i] != 0x7f : b[i] == '\t'))
+    while (i < end && ua_value_byte((uint8_t)b[i]))
         i++;
     return i - s;
 }

@@ -32,6 +32,7 @@
  * path, so the fuzz target's scalar-vs-SIMD comparison and the tests check one against the other.
  */
 #include "parser.h"
+#include "fieldbytes.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -61,7 +62,6 @@ const uint8_t ua_tchar[256] = {
     ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
-static inline int is_value_byte(uint8_t c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 static inline int is_target_byte(uint8_t c) { return c > 0x20 && c < 0x7f; }
 static inline uint8_t lower(uint8_t c) { return (uint8_t)(c >= 'A' && c <= 'Z' ? c | 0x20 : c); }
 
@@ -94,7 +94,7 @@ static inline size_t scan_target_scalar(const uint8_t *p, size_t n)
 static inline size_t scan_value_scalar(const uint8_t *p, size_t n)
 {
     size_t i = 0;
-    while (i < n && is_value_byte(p[i]))
+    while (i < n && ua_value_byte(p[i]))
         i++;
     return i;
 }
@@ -122,9 +122,7 @@ SSE42 static inline unsigned bad16(int cls, __m128i v)
     } else if (cls == CLS_TARGET) {
         bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x21)), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
     } else {
-        __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v); /* unsigned v <= 0x1f */
-        ctl = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\t')), ctl);
-        bad = _mm_or_si128(ctl, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+        return ua_value_bad16(v);
     }
     return (unsigned)_mm_movemask_epi8(bad);
 }
@@ -1460,7 +1458,7 @@ int ua_chunked_feed(struct ua_chunked *c, const uint8_t *buf, size_t len, struct
         case CK_EXT:
             if (b == '\r') {
                 c->state = CK_SIZE_LF;
-            } else if (!is_value_byte(b) || ++c->ext_len > EXT_MAX) {
+            } else if (!ua_value_byte(b) || ++c->ext_len > EXT_MAX) {
                 return ck_fail(c, b == '\n' ? UA_PE_LINE_END : UA_PE_CHUNK_EXT, out, i);
             }
             i++;
