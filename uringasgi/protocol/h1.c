@@ -430,34 +430,46 @@ static int token_is(const char *a, size_t n, const char *lit)
            (n <= 16 || (ld64(a + 8) | k8) == ld64(lit + 8));
 }
 
-/* The length of the token at b[i..end): its tchar bytes up to the first other one. Names an app sends are
- * nearly always letters, digits and '-', which SSE2 checks 16 at a time (OR 0x20 folds the case of letters,
- * and only of letters, into 'a'..'z'; the compares are signed, so no byte >= 0x80 is in a range); the table
- * goes on from the first byte outside them. */
+#if defined(__x86_64__)
+/* The first byte from i on for which bad() sets a bit, or end (end >= 16): 16 bytes a step, the last step
+ * loading the 16 that end at end, so no load leaves [0, end). */
+static inline size_t first_bad16(const char *b, size_t i, size_t end, unsigned (*bad)(__m128i))
+{
+    for (;;) {
+        size_t at = i + 16 <= end ? i : end - 16;
+        unsigned m = bad(_mm_loadu_si128((const __m128i *)(b + at))) >> (i - at);
+        if (m)
+            return i + (size_t)__builtin_ctz(m);
+        i = at + 16;
+        if (i >= end)
+            return end;
+    }
+}
+
+/* A bit for each byte that is not a letter, a digit or '-': what names an app sends are nearly always made
+ * of. OR 0x20 folds the case of letters, and only of letters, into 'a'..'z'; the compares are signed, so no
+ * byte >= 0x80 is in a range. */
+static inline unsigned name_other16(__m128i v)
+{
+    __m128i f = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    __m128i letter =
+        _mm_and_si128(_mm_cmpgt_epi8(f, _mm_set1_epi8('a' - 1)), _mm_cmplt_epi8(f, _mm_set1_epi8('z' + 1)));
+    __m128i digit =
+        _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+    __m128i ok = _mm_or_si128(_mm_or_si128(letter, digit), _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+    return ~(unsigned)_mm_movemask_epi8(ok) & 0xffffu;
+}
+#endif
+
+/* The length of the token at b[i..end): its tchar bytes up to the first other one. On x86-64 SSE2 (part of
+ * its baseline) passes the usual letters, digits and '-' 16 at a time; the table goes on from the first
+ * byte outside them. */
 static size_t name_len(const char *b, size_t i, size_t end)
 {
     size_t s = i;
 #if defined(__x86_64__)
-    if (end >= 16) {
-        for (;;) {
-            size_t at = i + 16 <= end ? i : end - 16;
-            __m128i v = _mm_loadu_si128((const __m128i *)(b + at));
-            __m128i f = _mm_or_si128(v, _mm_set1_epi8(0x20));
-            __m128i letter =
-                _mm_and_si128(_mm_cmpgt_epi8(f, _mm_set1_epi8('a' - 1)), _mm_cmplt_epi8(f, _mm_set1_epi8('z' + 1)));
-            __m128i digit =
-                _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
-            __m128i ok = _mm_or_si128(_mm_or_si128(letter, digit), _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
-            unsigned other = (~(unsigned)_mm_movemask_epi8(ok) & 0xffffu) >> (i - at);
-            if (other) {
-                i += (size_t)__builtin_ctz(other);
-                break;
-            }
-            i = at + 16;
-            if (i >= end)
-                return end - s;
-        }
-    }
+    if (end >= 16)
+        i = first_bad16(b, i, end, name_other16);
 #endif
     while (i < end && ua_tchar[(unsigned char)b[i]])
         i++;
@@ -465,23 +477,13 @@ static size_t name_len(const char *b, size_t i, size_t end)
 }
 
 /* The length of the field value at b[i..end): VCHAR, obs-text, SP and HTAB bytes up to the first other one
- * (the NUL after it, in a well-formed block). Values are most of a head's bytes, so on x86-64 SSE2 (part of
- * its baseline) takes 16 at a time; the last step loads the 16 bytes that end at end, never past it. */
+ * (the NUL after it, in a well-formed block), 16 at a time on x86-64. */
 static size_t value_len(const char *b, size_t i, size_t end)
 {
     size_t s = i;
 #if defined(__x86_64__)
-    if (end >= 16) {
-        for (;;) {
-            size_t at = i + 16 <= end ? i : end - 16;
-            unsigned bad = ua_value_bad16(_mm_loadu_si128((const __m128i *)(b + at))) >> (i - at);
-            if (bad)
-                return i + (size_t)__builtin_ctz(bad) - s;
-            i = at + 16;
-            if (i >= end)
-                return end - s;
-        }
-    }
+    if (end >= 16)
+        return first_bad16(b, i, end, ua_value_bad16) - s;
 #endif
     while (i < end && ua_value_byte((uint8_t)b[i]))
         i++;
