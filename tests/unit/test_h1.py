@@ -210,6 +210,39 @@ def test_app_connection_close_closes() -> None:
     assert c.done() == 1
 
 
+@pytest.mark.parametrize(
+    ("value", "closes"),
+    [
+        (b"close", True),
+        (b"Keep-Alive, CLOSE", True),
+        (b" x ,\tClose\t", True),
+        (b"closed", False),
+        (b"clos", False),
+        (b"keep-alive", False),
+        (b"close-ish, x", False),
+    ],
+)
+def test_app_connection_option_close_is_a_whole_token_in_any_case(value: bytes, closes: bool) -> None:
+    c = Conn(flags=0)
+    c.feed(GET + GET)
+    assert isinstance(c.respond(200, [(b"connection", value)], body_len=0), bytes)
+    assert c.done() == int(closes)
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [(b"gzip, Chunked", True), (b"CHUNKED", True), (b"gzip, chunk", False)]
+)
+def test_app_transfer_encoding_needs_chunked_in_any_case(value: bytes, ok: bool) -> None:
+    c = Conn(flags=0)
+    c.feed(GET)
+    head = c.respond(200, [(b"transfer-encoding", value)])
+    if ok:
+        assert isinstance(head, bytes)
+        assert b"content-length" not in head
+    else:
+        assert head == -22
+
+
 def test_extra_lines_are_appended() -> None:
     c = Conn(flags=0)
     c.feed(GET)

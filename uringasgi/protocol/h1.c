@@ -44,13 +44,10 @@
  * HTTP/1.1, and close-delimited on HTTP/1.0.
  */
 #include "h1.h"
-#include "fieldbytes.h"
+#include "bytes.h"
 
 #include <errno.h>
 #include <string.h>
-#if defined(__x86_64__)
-#include <emmintrin.h>
-#endif
 
 #define H1_HEAD 0
 #define H1_BODY_LENGTH 1
@@ -366,20 +363,8 @@ static void put_u64(struct wr *w, uint64_t v, int base)
     put(w, tmp + i, sizeof tmp - (size_t)i);
 }
 
-static int ieq_n(const char *a, size_t n, const char *lit)
-{
-    size_t i = 0;
-    for (; i < n && lit[i]; i++) {
-        char ch = a[i];
-        if (ch >= 'A' && ch <= 'Z')
-            ch = (char)(ch | 0x20);
-        if (ch != lit[i])
-            return 0;
-    }
-    return i == n && lit[i] == 0;
-}
-
-/* Does a comma-separated value contain the token? (case-insensitive) */
+/* Does a comma-separated value (checked value bytes, as name_is needs) contain the lowercase token, in any
+ * case? */
 static int has_token(const char *v, size_t n, const char *tok)
 {
     size_t i = 0;
@@ -392,7 +377,7 @@ static int has_token(const char *v, size_t n, const char *tok)
             s++;
         while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
             e--;
-        if (ieq_n(v + s, e - s, tok))
+        if (e - s == strlen(tok) && name_is((const uint8_t *)v + s, tok, e - s))
             return 1;
     }
     return 0;
@@ -402,33 +387,6 @@ struct app_headers {
     int has_date, has_server, has_te_chunked, has_te, conn_close;
     int64_t content_length; /* -1 absent */
 };
-
-static uint64_t ld64(const char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static uint32_t ld32(const char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-/* Is the token a[0..n) the literal lit, which is lowercase letters and '-' and n >= 4 bytes long, in any case?
- * OR 0x20 lowercases a letter and maps no other tchar onto a letter or '-', so it compares 8 (or 4) bytes at
- * a time: the first and last 8, and the middle 8 when n is over 16. */
-static int token_is(const char *a, size_t n, const char *lit)
-{
-    const uint64_t k8 = 0x2020202020202020ull;
-    const uint32_t k4 = 0x20202020u;
-    if (n < 8)
-        return (ld32(a) | k4) == ld32(lit) && (ld32(a + n - 4) | k4) == ld32(lit + n - 4);
-    return (ld64(a) | k8) == ld64(lit) && (ld64(a + n - 8) | k8) == ld64(lit + n - 8) &&
-           (n <= 16 || (ld64(a + 8) | k8) == ld64(lit + 8));
-}
 
 #if defined(__x86_64__)
 /* The first byte from i on for which bad() sets a bit, or end (end >= 16): 16 bytes a step, the last step
@@ -515,7 +473,7 @@ static int app_headers(struct wr *w, const char *b, size_t len, uint32_t n, stru
         p++;
         /* The length picks the one name to compare: most headers (content-type, ...) match none. */
         if (a && (nl == 14 || nl == 17 || nl == 10 || nl == 4 || nl == 6)) {
-            if (nl == 14 && token_is(name, nl, "content-length")) {
+            if (nl == 14 && name_is((const uint8_t *)name, "content-length", nl)) {
                 int64_t x = 0;
                 if (vl == 0 || vl > 18 || a->content_length >= 0)
                     return -EINVAL;
@@ -525,14 +483,14 @@ static int app_headers(struct wr *w, const char *b, size_t len, uint32_t n, stru
                     x = x * 10 + (val[k] - '0');
                 }
                 a->content_length = x;
-            } else if (nl == 17 && token_is(name, nl, "transfer-encoding")) {
+            } else if (nl == 17 && name_is((const uint8_t *)name, "transfer-encoding", nl)) {
                 a->has_te = 1;
                 a->has_te_chunked = has_token(val, vl, "chunked");
-            } else if (nl == 10 && token_is(name, nl, "connection")) {
+            } else if (nl == 10 && name_is((const uint8_t *)name, "connection", nl)) {
                 a->conn_close |= has_token(val, vl, "close");
-            } else if (nl == 4 && token_is(name, nl, "date")) {
+            } else if (nl == 4 && name_is((const uint8_t *)name, "date", nl)) {
                 a->has_date = 1;
-            } else if (nl == 6 && token_is(name, nl, "server")) {
+            } else if (nl == 6 && name_is((const uint8_t *)name, "server", nl)) {
                 a->has_server = 1;
             }
         }

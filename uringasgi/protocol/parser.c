@@ -32,7 +32,7 @@
  * path, so the fuzz target's scalar-vs-SIMD comparison and the tests check one against the other.
  */
 #include "parser.h"
-#include "fieldbytes.h"
+#include "bytes.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -232,49 +232,7 @@ AINLINE size_t scan_value(int lvl, const uint8_t *p, size_t n)
 
 /* ---------------------------------------------------------------- small helpers */
 
-static inline uint64_t ld64(const void *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static inline uint16_t ld16(const void *p)
-{
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return v;
-}
-
 #define CRLF16 0x0a0d /* "\r\n" read by ld16 on little-endian x86 */
-
-static inline uint32_t ld32(const void *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-/* Does p[0..n) equal the lowercase literal, ignoring case? n is a constant at every call, so this folds to
- * two or three word compares. OR 0x20 lowercases A-Z and leaves a-z, digits and '-' alone; of the bytes a
- * name or a value may hold, no other becomes a letter, a digit or '-' (only CTLs would, and they were
- * rejected), so the compare is exact for literals made of those. */
-static inline int name_is(const uint8_t *p, const char *lit, size_t n)
-{
-    const uint64_t c8 = 0x2020202020202020ull;
-    const uint32_t c4 = 0x20202020u;
-    if (n >= 16)
-        return (((ld64(p) | c8) ^ ld64(lit)) | ((ld64(p + 8) | c8) ^ ld64(lit + 8)) |
-                ((ld64(p + n - 8) | c8) ^ ld64(lit + n - 8))) == 0;
-    if (n >= 8)
-        return (((ld64(p) | c8) ^ ld64(lit)) | ((ld64(p + n - 8) | c8) ^ ld64(lit + n - 8))) == 0;
-    if (n >= 4)
-        return (((ld32(p) | c4) ^ ld32(lit)) | ((ld32(p + n - 4) | c4) ^ ld32(lit + n - 4))) == 0;
-    for (size_t i = 0; i < n; i++)
-        if ((p[i] | 0x20) != (uint8_t)lit[i])
-            return 0;
-    return 1;
-}
 
 /* A token (connection option, transfer coding, expectation) equal to a literal, ignoring case. */
 #define IEQ(p, n, lit) ((n) == sizeof(lit) - 1 && name_is(p, lit, sizeof(lit) - 1))
