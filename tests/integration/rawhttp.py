@@ -40,7 +40,7 @@ def read_response(
                 raise ConnectionError("closed mid-body")
             buf += chunk
         return status, headers, bytes(buf[:n]), bytearray(buf[n:])
-    if headers.get("transfer-encoding") == "chunked":
+    if headers.get("transfer-encoding", "").split(",")[-1].strip().lower() == "chunked":
         body = bytearray()
         while True:
             while b"\r\n" not in buf:

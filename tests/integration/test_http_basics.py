@@ -113,6 +113,32 @@ def test_streaming_response_is_chunked() -> None:
         assert body == b"".join(b"chunk %d\n" % i for i in range(100))
 
 
+STREAMED = b"".join(b"chunk %d\n" % i for i in range(100))
+
+
+def test_apps_own_transfer_encoding_frames_the_stream() -> None:
+    """chunked named by the app: chunked on HTTP/1.1, left out for HTTP/1.0 (RFC 9112 6.1), and refused
+    when it is not the last coding, as no client could find the body's end."""
+    with serve("raw:stream") as sp:
+        s = connect(sp.port)
+        buf = bytearray()
+        for te, seen in ((b"gzip,%20chunked", "gzip, chunked"), (b"Chunked", "Chunked")):
+            s.sendall(b"GET /?te=%s HTTP/1.1\r\nHost: x\r\n\r\n" % te)
+            status, headers, body, buf = read_response(s, buf)
+            assert (status, headers["transfer-encoding"], body) == (200, seen, STREAMED)
+            assert "content-length" not in headers and "connection" not in headers
+        s.close()
+
+        status, headers, body, s = exchange(sp.port, b"GET /?te=chunked HTTP/1.0\r\n\r\n")
+        assert (status, headers["connection"], body) == (200, "close", STREAMED)  # read to the close
+        assert "transfer-encoding" not in headers
+        s.close()
+
+        status, headers, _, s = exchange(sp.port, b"GET /?te=chunked,%20gzip HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 500
+        s.close()
+
+
 def test_expect_100_continue_sent_when_body_is_read(echo) -> None:
     s = connect(echo.port)
     s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")

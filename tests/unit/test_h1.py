@@ -230,17 +230,69 @@ def test_app_connection_option_close_is_a_whole_token_in_any_case(value: bytes, 
 
 
 @pytest.mark.parametrize(
-    ("value", "ok"), [(b"gzip, Chunked", True), (b"CHUNKED", True), (b"gzip, chunk", False)]
+    ("lines", "ok"),
+    [
+        ([b"gzip, Chunked"], True),
+        ([b"CHUNKED"], True),
+        ([b" chunked\t"], True),
+        ([b"gzip,,  chunked ,"], True),  # empty list elements count for nothing (RFC 9110 5.6.1)
+        ([b"gzip", b"chunked"], True),  # repeated lines are one list, in order
+        ([b"gzip, chunk"], False),
+        ([b"chunked, gzip"], False),  # chunked not last: the client could not find the end
+        ([b"chunked", b"gzip"], False),
+        ([b"chunked, chunked"], False),  # chunked applied twice
+        ([b"chunked", b"chunked"], False),
+        ([b"gzip"], False),
+        ([b""], False),
+        ([b" , "], False),
+    ],
 )
-def test_app_transfer_encoding_needs_chunked_in_any_case(value: bytes, ok: bool) -> None:
+def test_app_transfer_encoding_must_end_with_chunked_once(lines: list[bytes], ok: bool) -> None:
     c = Conn(flags=0)
     c.feed(GET)
-    head = c.respond(200, [(b"transfer-encoding", value)])
+    head = c.respond(200, [(b"transfer-encoding", v) for v in lines])
     if ok:
         assert isinstance(head, bytes)
         assert b"content-length" not in head
+        assert head.count(b"transfer-encoding: ") == len(lines)
+        assert c.c.resp_framing == lib.UA_H1_FRAME_CHUNKED
     else:
         assert head == -22
+
+
+def test_app_transfer_encoding_is_checked_for_head_responses_too() -> None:
+    c = Conn(flags=0)
+    c.feed(b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert c.respond(200, [(b"transfer-encoding", b"chunked, gzip")]) == -22
+    assert c.respond(200, [(b"transfer-encoding", b"chunked")]) == (
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+    assert c.c.resp_framing == lib.UA_H1_FRAME_NONE
+
+
+@pytest.mark.parametrize(
+    ("body_len", "expected"),
+    [
+        (-1, b"HTTP/1.1 200 OK\r\nx-a: 1\r\nx-b: 2\r\nconnection: close\r\n\r\n"),
+        (5, b"HTTP/1.1 200 OK\r\nx-a: 1\r\nx-b: 2\r\ncontent-length: 5\r\nconnection: close\r\n\r\n"),
+    ],
+)
+def test_http10_response_leaves_out_the_apps_chunked(body_len: int, expected: bytes) -> None:
+    """RFC 9112 6.1: no transfer-encoding to an HTTP/1.0 client; the length or the close frames the body."""
+    c = Conn(flags=0)
+    c.feed(b"GET / HTTP/1.0\r\n\r\n")
+    headers = [(b"x-a", b"1"), (b"Transfer-Encoding", b"chunked"), (b"x-b", b"2")]
+    assert c.respond(200, headers, body_len=body_len) == expected
+    framing = lib.UA_H1_FRAME_CLOSE if body_len < 0 else lib.UA_H1_FRAME_LENGTH
+    assert c.c.resp_framing == framing
+
+
+@pytest.mark.parametrize("value", [b"gzip, chunked", b"chunked, chunked", b"gzip"])
+def test_http10_response_refuses_other_codings(value: bytes) -> None:
+    """Only chunked can be left out for an HTTP/1.0 client: it cannot be told of any other coding."""
+    c = Conn(flags=0)
+    c.feed(b"GET / HTTP/1.0\r\n\r\n")
+    assert c.respond(200, [(b"transfer-encoding", value)], body_len=5) == -22
 
 
 def test_extra_lines_are_appended() -> None:

@@ -40,8 +40,9 @@
  * never sent, so the body's arrival is unknowable (RFC 9110 10.1.1).
  *
  * Response framing (RFC 9112 6): no body for HEAD, 1xx, 204, 304; else the app's content-length if it sent
- * one, chunked if it sent transfer-encoding, content-length when the engine knows the whole body, chunked on
- * HTTP/1.1, and close-delimited on HTTP/1.0.
+ * one, chunked if it sent transfer-encoding (whose codings must end with chunked, named once), content-length
+ * when the engine knows the whole body, chunked on HTTP/1.1, and close-delimited on HTTP/1.0. An HTTP/1.0
+ * request's response never carries transfer-encoding: the app's line naming only chunked is left out.
  */
 #include "h1.h"
 #include "bytes.h"
@@ -363,30 +364,62 @@ static void put_u64(struct wr *w, uint64_t v, int base)
     put(w, tmp + i, sizeof tmp - (size_t)i);
 }
 
-/* Does a comma-separated value (checked value bytes, as name_is needs) contain the lowercase token, in any
- * case? */
+/* The next element of a comma-separated list value from *i on (RFC 9110 5.6.1), without the spaces and tabs
+ * around it: its start, its length in *len; *i moves past its comma. Elements may be empty. */
+static size_t next_element(const char *v, size_t n, size_t *i, size_t *len)
+{
+    size_t s = *i, e;
+    while (*i < n && v[*i] != ',')
+        ++*i;
+    e = (*i)++;
+    while (s < e && (v[s] == ' ' || v[s] == '\t'))
+        s++;
+    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+        e--;
+    *len = e - s;
+    return s;
+}
+
+/* Is the element v[s..s+len) (checked value bytes, as name_is needs) the lowercase token, in any case? */
+static int element_is(const char *v, size_t s, size_t len, const char *tok)
+{
+    return len == strlen(tok) && name_is((const uint8_t *)v + s, tok, len);
+}
+
+/* Does a comma-separated value contain the token, in any case? */
 static int has_token(const char *v, size_t n, const char *tok)
 {
-    size_t i = 0;
-    while (i < n) {
-        size_t s = i;
-        while (i < n && v[i] != ',')
-            i++;
-        size_t e = i++;
-        while (s < e && (v[s] == ' ' || v[s] == '\t'))
-            s++;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-            e--;
-        if (e - s == strlen(tok) && name_is((const uint8_t *)v + s, tok, e - s))
+    for (size_t i = 0, len; i < n;) {
+        size_t s = next_element(v, n, &i, &len);
+        if (element_is(v, s, len, tok))
             return 1;
     }
     return 0;
 }
 
 struct app_headers {
-    int has_date, has_server, has_te_chunked, has_te, conn_close;
+    int has_date, has_server, has_te, conn_close;
+    int te_chunked;      /* how many of the transfer codings are chunked */
+    int te_last_chunked; /* the last coding named is chunked */
+    int te_other;        /* a coding other than chunked is named */
+    int drop_te;         /* the request is HTTP/1.0: transfer-encoding lines are not sent (RFC 9112 6.1) */
     int64_t content_length; /* -1 absent */
 };
+
+/* One transfer-encoding line of the app's: the codings it names, in order, after those of earlier lines
+ * (RFC 9110 5.3 joins repeated lines into one list). */
+static void te_codings(const char *v, size_t n, struct app_headers *a)
+{
+    a->has_te = 1;
+    for (size_t i = 0, len; i < n;) {
+        size_t s = next_element(v, n, &i, &len);
+        if (len == 0)
+            continue;
+        a->te_last_chunked = element_is(v, s, len, "chunked");
+        a->te_chunked += a->te_last_chunked;
+        a->te_other |= !a->te_last_chunked;
+    }
+}
 
 #if defined(__x86_64__)
 /* The first byte from i on for which bad() sets a bit, or end (end >= 16): 16 bytes a step, the last step
@@ -484,8 +517,9 @@ static int app_headers(struct wr *w, const char *b, size_t len, uint32_t n, stru
                 }
                 a->content_length = x;
             } else if (nl == 17 && name_is((const uint8_t *)name, "transfer-encoding", nl)) {
-                a->has_te = 1;
-                a->has_te_chunked = has_token(val, vl, "chunked");
+                te_codings(val, vl, a);
+                if (a->drop_te)
+                    continue;
             } else if (nl == 10 && name_is((const uint8_t *)name, "connection", nl)) {
                 a->conn_close |= has_token(val, vl, "close");
             } else if (nl == 4 && name_is((const uint8_t *)name, "date", nl)) {
@@ -544,7 +578,7 @@ int ua_h1_respond(struct ua_h1_conn *c, int status, const char *hdrs, size_t hdr
     if (status == 101 && !c->upgrade)
         return -EINVAL;
     struct wr w = {out, out + cap, 0};
-    struct app_headers a = {0, 0, 0, 0, 0, -1};
+    struct app_headers a = {.drop_te = c->req_minor == 0, .content_length = -1};
     status_line(&w, status);
     int r = app_headers(&w, hdrs, hdrs_len, n_hdrs, &a);
     if (r < 0)
@@ -552,6 +586,13 @@ int ua_h1_respond(struct ua_h1_conn *c, int status, const char *hdrs, size_t hdr
     common_headers(&w, c->set, a.has_date, a.has_server);
     if (a.content_length >= 0 && a.has_te)
         return -EINVAL; /* a response must not carry both (RFC 9112 6.3) */
+    /* Chunked is applied once, and last (RFC 9112 6.1): else the client could not find the body's end. An
+     * HTTP/1.0 client gets no transfer-encoding at all, so there only chunked, which the framing below
+     * replaces, may be named. */
+    if (a.has_te && (a.te_chunked != 1 || !a.te_last_chunked || (a.drop_te && a.te_other)))
+        return -EINVAL;
+    if (a.drop_te)
+        a.has_te = 0;
 
     int informational = status < 200;
     int framing;
@@ -562,8 +603,6 @@ int ua_h1_respond(struct ua_h1_conn *c, int status, const char *hdrs, size_t hdr
         framing = UA_H1_FRAME_LENGTH;
         c->resp_length = a.content_length;
     } else if (a.has_te) {
-        if (!a.has_te_chunked)
-            return -EINVAL;
         framing = UA_H1_FRAME_CHUNKED;
     } else if (body_len >= 0) {
         framing = UA_H1_FRAME_LENGTH;

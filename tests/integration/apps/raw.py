@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from typing import Any
+from urllib.parse import parse_qs
 
 
 async def hello(scope: Any, receive: Any, send: Any) -> None:
@@ -82,10 +83,12 @@ async def scope_echo(scope: Any, receive: Any, send: Any) -> None:
 
 
 async def stream(scope: Any, receive: Any, send: Any) -> None:
-    """100 chunks, then the end: chunked framing on the wire."""
+    """100 chunks, then the end: chunked framing on the wire. ?te=X sends transfer-encoding: X itself."""
     if scope["type"] != "http":
         return
-    await send({"type": "http.response.start", "status": 200, "headers": []})
+    te = parse_qs(scope["query_string"].decode()).get("te")
+    headers = [(b"transfer-encoding", te[0].encode())] if te else []
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     for i in range(100):
         await send({"type": "http.response.body", "body": b"chunk %d\n" % i, "more_body": True})
     await send({"type": "http.response.body", "body": b""})
