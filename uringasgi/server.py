@@ -52,9 +52,9 @@ def bind(config: Config) -> list[socket.socket]:
     return [sock]
 
 
-def _server_address(sock: socket.socket) -> tuple[str, int] | None:
+def _server_address(sock: socket.socket) -> tuple[str, int | None]:
     if sock.family == socket.AF_UNIX:
-        return None
+        return (sock.getsockname(), None)  # the ASGI spec's [path, None]
     host, port = sock.getsockname()[:2]
     return (host, port)
 

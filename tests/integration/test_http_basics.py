@@ -198,6 +198,93 @@ def test_forwarded_header(scope_app) -> None:
     assert scope["scheme"] == "https"
 
 
+def _scope_via(port: int, headers: bytes) -> dict:
+    s = connect(port)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+    status, _, body, _ = read_response(s)
+    s.close()
+    assert status == 200
+    return json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("headers", "client", "scheme"),
+    [
+        # A proxy that sets the X- pair passes the client's own Forwarded through: it must not count.
+        (
+            b"X-Forwarded-For: 203.0.113.7\r\nForwarded: for=6.6.6.6;proto=https\r\n",
+            ["203.0.113.7", 0],
+            "http",
+        ),
+        (b"X-Forwarded-For: 1.2.3.4:5555\r\n", ["1.2.3.4", 5555], "http"),
+        (b"X-Forwarded-For: [2001:db8::1]:4711\r\n", ["2001:db8::1", 4711], "http"),
+        (b"X-Forwarded-For: 2001:db8::1\r\n", ["2001:db8::1", 0], "http"),
+        (b"X-Forwarded-For: \r\n", ["127.0.0.1", None], "http"),  # empty: the peer stays
+        # repeated headers are one list: the rightmost address not trusted is the client
+        (
+            b"X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-For: 198.51.100.1, 127.0.0.1\r\n",
+            ["198.51.100.1", 0],
+            "http",
+        ),
+        (b'Forwarded: for="[2001:db8::2]:80";proto=HTTPS\r\n', ["2001:db8::2", 80], "https"),
+        (b"Forwarded: for=unknown\r\n", None, "http"),  # RFC 7239 6: the proxy does not know
+        (b"Forwarded: for=_hidden, for=203.0.113.9\r\n", ["203.0.113.9", 0], "http"),
+    ],
+)
+def test_proxy_headers_shapes(scope_app, headers: bytes, client: list | None, scheme: str) -> None:
+    scope = _scope_via(scope_app.port, headers)
+    seen = scope["client"]
+    if client is not None and client[1] is None:  # the peer's own port, whatever it was
+        seen = [seen[0], None]
+    assert (seen, scope["scheme"]) == (client, scheme)
+
+
+def test_absolute_form_without_a_path_is_the_root(scope_app) -> None:
+    """RFC 9110 4.2.3: an empty path is "/"; a router must not see ""."""
+    for target in (b"http://example.com", b"http://example.com?x=1", b"http://example.com:80"):
+        s = connect(scope_app.port)
+        s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        status, _, body, _ = read_response(s)
+        s.close()
+        scope = json.loads(body)
+        assert (status, scope["path"], scope["raw_path"]) == (200, "/api/", "/api/")
+
+
+def _half_closed(port: int, raw: bytes) -> bytes:
+    """Send raw with the FIN in the same segment (TCP_CORK), then read to the server's close."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    s.sendall(raw)
+    s.shutdown(socket.SHUT_WR)
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    return data
+
+
+def test_a_half_closed_client_is_answered(hello, echo) -> None:
+    """A client that shuts its sending side after the request (nc -N, socat) still reads: every request
+    it sent is answered, in order, and then the connection closes (RFC 9112 9.6)."""
+    for _ in range(20):
+        data = _half_closed(hello.port, b"GET / HTTP/1.0\r\n\r\n")
+        assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"Hello, world!")
+        two = _half_closed(
+            hello.port, b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        assert two.count(b"HTTP/1.1 200 OK") == 2 and two.endswith(b"Hello, world!")
+        posted = _half_closed(echo.port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        assert posted.startswith(b"HTTP/1.1 200 OK") and posted.endswith(b"hello")
+
+
+def test_a_half_closed_client_of_a_slow_app_counts_as_gone() -> None:
+    """An app that is still working when the client's EOF comes hears http.disconnect, as with uvicorn."""
+    with serve("raw:wait_disconnect") as sp:
+        data = _half_closed(sp.port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        assert data == b""
+        assert httpx.get(sp.url + "/seen").text == "disconnect"
+
+
 def test_proxy_headers_ignored_from_untrusted_peer() -> None:
     with serve("raw:scope_echo", "--forwarded-allow-ips", "10.0.0.0/8") as sp:
         r = httpx.get(sp.url + "/", headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})

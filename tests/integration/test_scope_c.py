@@ -234,7 +234,7 @@ def test_client_and_server_over_a_unix_socket(tmp_path: Path) -> None:
         assert status == 200
         scope = json.loads(body)
         assert scope["client"] is None
-        assert scope["server"] is None
+        assert scope["server"] == [path, None]  # the ASGI spec's [path, None] for a Unix socket
         assert scope["path"] == "/u"
         s.close()
 

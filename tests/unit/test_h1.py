@@ -295,6 +295,16 @@ def test_http10_response_refuses_other_codings(value: bytes) -> None:
     assert c.respond(200, [(b"transfer-encoding", value)], body_len=5) == -22
 
 
+@pytest.mark.parametrize("status", [204, 103])
+def test_no_content_length_or_transfer_encoding_on_204_and_1xx(status: int) -> None:
+    """RFC 9110 8.6 and RFC 9112 6.1: the server must not send them there; the app's are left out."""
+    c = Conn(flags=0)
+    c.feed(GET)
+    headers = [(b"Content-Length", b"8"), (b"x-a", b"1"), (b"transfer-encoding", b"chunked")]
+    reason = b"No Content" if status == 204 else b"Early Hints"
+    assert c.respond(status, headers) == b"HTTP/1.1 %d %s\r\nx-a: 1\r\n\r\n" % (status, reason)
+
+
 def test_extra_lines_are_appended() -> None:
     c = Conn(flags=0)
     c.feed(GET)

@@ -21,6 +21,9 @@
  *   recv ENOBUFS               the buffer ring is empty: back-pressure, not an error. The conn waits on
  *                              starved_q and is re-armed when buffers come back
  *   recv ends without F_MORE   re-armed (unless closing, paused, starved or at EOF)
+ *   recv EOF (res 0)           C_PEER_EOF, no re-arm. Requests already received are still answered, in
+ *                              turn; a request Python still holds at the next run is given up (DISCONNECT,
+ *                              abort: eof_q). With nothing left to answer, close
  *   graceful close             after the output is sent: shut the write side, read and drop input until EOF
  *                              or keepalive_ms (C_LINGER), so the client reads the response instead of a
  *                              RST for input it sent that we never read (RFC 9112 9.6)
@@ -74,6 +77,7 @@ int ua_conns_init(struct ua_ring *r)
     ua_list_init(&r->parse_q);
     ua_list_init(&r->notify_q);
     ua_list_init(&r->starved_q);
+    ua_list_init(&r->eof_q);
     ua_list_init(&r->t_idle);
     ua_list_init(&r->t_head);
     ua_list_init(&r->t_write);
@@ -128,6 +132,7 @@ static void finalize(struct ua_ring *r, struct ua_conn *c)
     ua_list_del(&c->qlink);
     ua_list_del(&c->nlink);
     ua_list_del(&c->slink);
+    ua_list_del(&c->elink);
     send_free_all(r, c);
     in_free(r, c);
     slot_free(r, c);
@@ -210,6 +215,7 @@ static void start_closing(struct ua_ring *r, struct ua_conn *c)
     timer_set(r, c, T_NONE, 0);
     ua_list_del(&c->qlink);
     ua_list_del(&c->slink);
+    ua_list_del(&c->elink);
     if (c->ops) {
         struct io_uring_sqe *sqe = ua_sqe(r);
         io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
@@ -407,8 +413,11 @@ static void dispatch_head(struct ua_ring *r, struct ua_conn *c, const uint8_t *b
     if (h->flags & UA_F_HAS_BODY)
         c->flags |= C_HAS_BODY;
     c->body_sent = 0;
+    c->req_run = r->run_seq;
     r->st.requests++;
     timer_set(r, c, T_NONE, 0);
+    if (c->flags & C_PEER_EOF) /* a request that came before the client's EOF: see ua_on_recv */
+        ua_list_add_tail(&r->eof_q, &c->elink);
 }
 
 static int can_parse(const struct ua_conn *c)
@@ -481,6 +490,12 @@ static void feed_in(struct ua_ring *r, struct ua_conn *c)
     int ref = 0;
     if (c->in_len && can_parse(c))
         in_consume(r, c, feed(r, c, c->in, c->in_len, 0, &ref));
+    /* After the client's EOF, what is left unparsed with no request made of it never will be one. */
+    if ((c->flags & C_PEER_EOF) && !(c->flags & (C_HELD | C_CLOSING | C_LINGER | C_UPGRADED)) &&
+        !ua_linked(&c->qlink)) {
+        conn_close_graceful(r, c);
+        return;
+    }
     input_flow(r, c);
     timer_update(r, c);
 }
@@ -545,12 +560,20 @@ void ua_on_recv(struct ua_ring *r, uint64_t ud, int res, uint32_t flags)
         if (has_buf)
             ua_bufring_put(&r->bufs, bid);
         if (res == 0) {
-            /* The client shut its side. Like uvicorn, a request in progress counts as disconnected; output
-             * already queued is still sent. */
+            /* The client shut its side: it sends no more, but it may well read (a half-close, RFC 9112
+             * 9.6). A request handed to Python in this same batch is answered if its app answers in the
+             * step the batch gives it, as uvicorn answers one when its app runs before the EOF is seen; if
+             * it is still held at the next run, or was handed over in an earlier batch, the client counts
+             * as gone (DISCONNECT, abort). Requests already received are parsed and answered in turn
+             * (feed_in, conn_response_done); output queued is still sent. */
             c->flags |= C_PEER_EOF;
-            if (c->flags & C_HELD)
-                conn_abort(r, c, 0);
-            else if (c->out_head || (c->flags & C_SENDING))
+            if ((c->flags & C_HELD) && c->req_run == r->run_seq)
+                ua_list_add_tail(&r->eof_q, &c->elink);
+            else if (c->flags & C_HELD)
+                conn_abort(r, c, 0); /* its app has had its step and still works: the client is gone */
+            else if (ua_linked(&c->qlink)) {
+                /* requests wait to be parsed: feed_in closes once none is left */
+            } else if (c->out_head || (c->flags & C_SENDING))
                 conn_close_graceful(r, c);
             else
                 start_closing(r, c);
@@ -702,6 +725,16 @@ int ua_ring_unlisten(struct ua_ring *r, int listen_fd)
 
 /* ---- work left between completions ---- */
 
+void ua_conns_eof(struct ua_ring *r)
+{
+    while (!ua_list_empty(&r->eof_q)) {
+        struct ua_conn *c = UA_CONTAINER(r->eof_q.next, struct ua_conn, elink);
+        ua_list_del(&c->elink);
+        if (c->flags & C_HELD) /* its app did not answer in its first step: the client is taken as gone */
+            conn_abort(r, c, 0);
+    }
+}
+
 void ua_conns_work(struct ua_ring *r)
 {
     for (uint32_t i = 0; i < UA_MAX_LISTENERS; i++) {
@@ -749,7 +782,7 @@ void conn_response_done(struct ua_ring *r, struct ua_conn *c)
 {
     c->flags &= ~(uint32_t)(C_HELD | C_RESP | C_WANT_WR);
     int close_it = c->h1.resp_framing == UA_H1_FRAME_LENGTH && (int64_t)c->body_sent != c->h1.resp_length;
-    if (ua_h1_response_done(&c->h1) == 1 || close_it || (c->flags & C_PEER_EOF)) {
+    if (ua_h1_response_done(&c->h1) == 1 || close_it || ((c->flags & C_PEER_EOF) && !c->in_len)) {
         conn_close_graceful(r, c);
         return;
     }

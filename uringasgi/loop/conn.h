@@ -59,6 +59,7 @@ struct ua_conn {
     uint8_t tkind;
     uint8_t addr[16];
     int32_t disc_res;   /* res of the DISCONNECT owed */
+    uint32_t req_run;   /* r->run_seq of the run that handed the held request to Python */
 
     /* input not yet parsed (a partial head, or bytes that wait while Python holds a request) */
     uint8_t *in;
@@ -77,6 +78,7 @@ struct ua_conn {
     struct ua_link qlink; /* on r->parse_q */
     struct ua_link nlink; /* on r->notify_q */
     struct ua_link slink; /* on r->starved_q */
+    struct ua_link elink; /* on r->eof_q */
 
     struct ua_h1_conn h1;
 };

@@ -142,6 +142,7 @@ struct ua_ring {
     uint8_t stopping; /* ua_ring_free is draining: arm nothing new */
     uint8_t draining; /* ua_ring_drain: every further response closes its connection */
     uint64_t now_ms; /* CLOCK_MONOTONIC, refreshed once per wait */
+    uint32_t run_seq; /* ua_ring_run calls so far: which batch a request went out in (conn.c, EOF) */
 
     /* the batch being filled by ua_ring_run */
     struct ua_event *ev;
@@ -168,6 +169,7 @@ struct ua_ring {
     struct ua_link parse_q;   /* conns with buffered input to (re)parse when the batch has room */
     struct ua_link notify_q;  /* conns with a WRITABLE or DISCONNECT event to deliver */
     struct ua_link starved_q; /* conns whose recv ended on ENOBUFS: re-armed when buffers return */
+    struct ua_link eof_q;     /* conns whose client shut its side while Python held a request (conn.c) */
     struct ua_link t_idle, t_head, t_write; /* timer lists; each is sorted because its delay is fixed */
 
     /* SEND_ZC (send.c): a record per send whose F_NOTIF completion is owed; aux of its user_data */
@@ -198,6 +200,7 @@ void ua_on_accept(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
 void ua_on_recv(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
 void ua_on_cancel(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
 void ua_conns_work(struct ua_ring *r); /* parse queue, notify queue, starved recvs */
+void ua_conns_eof(struct ua_ring *r);  /* at the start of a run: a request the client left is given up */
 int ua_conns_pending(struct ua_ring *r); /* work that ua_conns_work could not finish for lack of room */
 
 /* send.c */

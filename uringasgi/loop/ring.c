@@ -605,6 +605,8 @@ int ua_ring_run(struct ua_ring *r, struct ua_event *events, uint32_t cap, int64_
         if (read(r->notify_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
             return -errno;
     }
+    ua_conns_eof(r);
+    r->run_seq++;
     ua_conns_work(r);
 
     for (;;) {

@@ -29,7 +29,7 @@
  * Back-pressure: ua_conn_respond/ua_conn_body return the bytes still queued. At out_high_water or above,
  * the connection owes Python a WRITABLE once the queue drains to out_low_water.
  *
- * Framing follows h1: content-length bodies are checked against the announced length (more is -EINVAL and
+ * Framing follows h1: content-length bodies are checked against the announced length (more is -EMSGSIZE and
  * aborts, fewer closes the connection after the response, since the client cannot tell where it ends);
  * chunked bodies get "<hex>\r\n...\r\n" per piece and "0\r\n\r\n" at the end; HEAD, 204 and 304 drop the
  * body.
@@ -318,7 +318,7 @@ static int frame_body(struct ua_conn *c, struct ua_out *o, const uint8_t *body, 
         return 0;
     case UA_H1_FRAME_LENGTH:
         if (c->body_sent + len > (uint64_t)c->h1.resp_length)
-            return -EINVAL; /* more than the content-length the response announced */
+            return -EMSGSIZE; /* more than the content-length the response announced */
         break;
     case UA_H1_FRAME_CHUNKED:
         if (len) {

@@ -14,13 +14,14 @@
  *     POLL and WAKE events belong to the event loop and are left out.
  *     Order per connection is kept: once an event of a connection is left for Python, its later requests
  *     in the batch are too, so Python sees them after it. Across connections order does not matter. An
- *     exception that is not an Exception (KeyboardInterrupt) from an app stops the batch, as it stopped
- *     the Python loop that did this before.
+ *     app's exception, of any kind, is its request's error (see run_app); only the server's own errors
+ *     stop the batch.
  *     ctx comes from context(servers, scheme, root_path, raw_root, state, extensions, asgi, cycle_class,
  *     dispatcher, ring_addr, cycles, high_water, access_log, app, look_all, kick, on_request_done), made
  *     per Dispatcher (again when its kick changes): what every request of this worker shares (head() needs
- *     only the first seven; without the rest, batch() refuses requests). `state` and `asgi` are copied per
- *     request (a shallow copy, as the spec asks for state); `extensions` is shared, as before.
+ *     only the first seven; without the rest, batch() refuses requests). `state`, `asgi` and `extensions`
+ *     are copied per request (shallow copies, as the spec asks for state): what an app writes into its
+ *     scope's dicts stays its own.
  *
  *   Cycle: the base class of asgi.py's Cycle, with the response state as slots and send() for the common
  *     messages done in C (documented at the class, further down).
@@ -400,19 +401,23 @@ static PyObject *build_scope(PyObject *ctx, const uint8_t *blk, long *flags)
     if (PyList_Check(servers) && q->listener < PyList_GET_SIZE(servers))
         server = PyList_GET_ITEM(servers, q->listener);
     PyObject *root = PyTuple_GET_ITEM(ctx, CTX_ROOT);
+    /* An absolute-form target with no path ("http://h", "http://h?x") means "/" (RFC 9110 4.2.3). */
+    const uint8_t *path = q->path_len ? head + q->path_off : (const uint8_t *)"/";
+    uint32_t path_len = q->path_len ? q->path_len : 1;
     scope_entry *e = scope_entries(scope);
     if (scope_set(scope, e, K_HEADERS, headers) < 0 || /* first: it takes headers either way */
         scope_set(scope, e, K_ASGI, PyDict_Copy(PyTuple_GET_ITEM(ctx, CTX_ASGI))) < 0 ||
         (!q->http_minor && scope_set(scope, e, K_HTTP_VERSION, Py_NewRef(s_http10)) < 0) ||
         scope_set(scope, e, K_SERVER, Py_NewRef(server)) < 0 || scope_set(scope, e, K_CLIENT, client_of(q)) < 0 ||
         scope_set(scope, e, K_METHOD, method_str(head + q->method_off, q->method_len)) < 0 ||
-        scope_set(scope, e, K_PATH, prefixed(root, decode_path(head + q->path_off, q->path_len))) < 0 ||
+        scope_set(scope, e, K_PATH, prefixed(root, decode_path(path, path_len))) < 0 ||
         scope_set(scope, e, K_RAW_PATH,
                 prefixed(PyTuple_GET_ITEM(ctx, CTX_RAW_ROOT),
-                         PyBytes_FromStringAndSize((const char *)head + q->path_off, q->path_len))) < 0 ||
+                         PyBytes_FromStringAndSize((const char *)path, path_len))) < 0 ||
         scope_set(scope, e, K_QUERY_STRING,
                 PyBytes_FromStringAndSize((const char *)head + q->query_off, q->query_len)) < 0 ||
-        scope_set(scope, e, K_STATE, PyDict_Copy(PyTuple_GET_ITEM(ctx, CTX_STATE))) < 0) {
+        scope_set(scope, e, K_STATE, PyDict_Copy(PyTuple_GET_ITEM(ctx, CTX_STATE))) < 0 ||
+        scope_set(scope, e, K_EXTENSIONS, PyDict_Copy(PyTuple_GET_ITEM(ctx, CTX_EXTENSIONS))) < 0) {
         Py_DECREF(scope);
         return NULL;
     }
@@ -453,7 +458,7 @@ struct CycleObject {
     PyObject_HEAD
     PyObject *disp, *conn, *scope;
     PyObject *started, *head_sent, *body_ended, *complete, *disconnected, *trailers;
-    PyObject *status, *sent, *start_headers, *waiter;
+    PyObject *status, *sent, *start_headers, *waiters;
     PyObject *ctx; /* context(): the worker's cycles dict, access log, kick, ... */
     struct ua_ring *ring;
     uint32_t cid;
@@ -637,7 +642,7 @@ static PyObject *py_context(PyObject *self, PyObject *const *args, Py_ssize_t na
     int cycles = nargs == CTX_TEMPLATE;
     if ((nargs != CTX_CYCLE && !cycles) || !PyList_Check(args[CTX_SERVERS]) || !PyUnicode_Check(args[CTX_SCHEME]) ||
         !PyUnicode_Check(args[CTX_ROOT]) || !PyBytes_Check(args[CTX_RAW_ROOT]) || !PyDict_Check(args[CTX_STATE]) ||
-        !PyDict_Check(args[CTX_ASGI]) ||
+        !PyDict_Check(args[CTX_EXTENSIONS]) || !PyDict_Check(args[CTX_ASGI]) ||
         (cycles && (!PyType_Check(args[CTX_CYCLE]) || !PyType_IsSubtype((PyTypeObject *)args[CTX_CYCLE], &CycleType) ||
                     !PyDict_CheckExact(args[CTX_CYCLES]) || !PyLong_Check(args[CTX_RING]) ||
                     !PyLong_Check(args[CTX_HIGH_WATER]) || !PyCallable_Check(args[CTX_APP]) ||
@@ -669,8 +674,6 @@ static PyObject *py_context(PyObject *self, PyObject *const *args, Py_ssize_t na
             v = args[CTX_SCHEME];
         else if (k == K_ROOT_PATH)
             v = args[CTX_ROOT];
-        else if (k == K_EXTENSIONS)
-            v = args[CTX_EXTENSIONS];
         if (PyDict_SetItem(t, keys[k], v) < 0) {
             Py_DECREF(t);
             return NULL;
@@ -909,7 +912,7 @@ static PyObject DONE = {_PyObject_EXTRA_INIT 1, &DoneType};
 
 #define CYCLE_FIELDS(X)                                                                                       \
     X(disp) X(conn) X(scope) X(started) X(head_sent) X(body_ended) X(complete) X(disconnected) X(trailers)     \
-        X(status) X(sent) X(start_headers) X(waiter) X(ctx)
+        X(status) X(sent) X(start_headers) X(waiters) X(ctx)
 
 static int cycle_traverse(CycleObject *c, visitproc visit, void *arg)
 {
@@ -1092,7 +1095,7 @@ static int log_line(CycleObject *c)
  * needs. */
 static int cycle_finish(CycleObject *c)
 {
-    if (c->log == LOG_PY || c->waiter != Py_None) {
+    if (c->log == LOG_PY || c->waiters != Py_None) {
         PyObject *r = PyObject_CallMethodNoArgs((PyObject *)c, s_finish);
         Py_XDECREF(r);
         return r ? 0 : -1;
@@ -1207,11 +1210,17 @@ static PyObject *cycle_send(CycleObject *c, PyObject *msg)
         return cycle_body(c, body, m);
     }
     if (str_is(kind, "http.response.start", 19) && c->started == Py_False) {
-        set_field(&c->started, Py_True);
         if (!f[M_STATUS]) {
             PyErr_SetObject(PyExc_KeyError, s_status);
             return NULL;
         }
+        /* A final status or none: anything else (1xx included) is refused by _send, which explains why. */
+        long st = PyLong_Check(f[M_STATUS]) ? PyLong_AsLong(f[M_STATUS]) : 0;
+        if (st < 200 || st > 599) {
+            PyErr_Clear(); /* an int too large for a long */
+            goto general;
+        }
+        set_field(&c->started, Py_True);
         int t = f[M_TRAILERS] ? PyObject_IsTrue(f[M_TRAILERS]) : 0;
         if (t < 0)
             return NULL;
@@ -1238,7 +1247,7 @@ static PyMethodDef cycle_methods[] = {
 static PyMemberDef cycle_members[] = {
     MEMBER(disp, READONLY) MEMBER(conn, READONLY) MEMBER(scope, READONLY) MEMBER(started, 0)
     MEMBER(head_sent, 0) MEMBER(body_ended, 0) MEMBER(complete, 0) MEMBER(disconnected, 0) MEMBER(trailers, 0)
-    MEMBER(status, 0) MEMBER(sent, 0) MEMBER(start_headers, 0) MEMBER(waiter, 0)
+    MEMBER(status, 0) MEMBER(sent, 0) MEMBER(start_headers, 0) MEMBER(waiters, 0)
     {NULL, 0, 0, 0, NULL},
 };
 #undef MEMBER
@@ -1286,7 +1295,7 @@ static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope, int en
     c->status = Py_NewRef(zero);
     c->sent = Py_NewRef(zero);
     c->start_headers = Py_NewRef(empty_tuple);
-    c->waiter = Py_NewRef(Py_None);
+    c->waiters = Py_NewRef(Py_None);
     c->ctx = Py_NewRef(ctx);
     c->ring = PyLong_AsVoidPtr(PyTuple_GET_ITEM(ctx, CTX_RING));
     c->cid = conn;
@@ -1354,8 +1363,9 @@ static PyObject *bound(CycleObject *c, int attr)
 /* Cycle.run(app) and batch()'s run_here: Dispatcher.start's work for one request, as eager.run_eagerly
  * does it: the app's coroutine is made and stepped once (step). If it finished, Cycle.ended(exc) runs
  * only when there is something to do (an exception, an incomplete response, a loop to kick, a request
- * count to keep): a plain response is already complete, so most requests end here with no Python call. An exception the
- * app raises that is not an Exception (KeyboardInterrupt, SystemExit) propagates, as from a task step.
+ * count to keep): a plain response is already complete, so most requests end here with no Python call. Any
+ * exception the app raises goes to ended(), BaseExceptions too (SystemExit, KeyboardInterrupt, a
+ * CancelledError of its own): as with uvicorn, one request cannot stop the server.
  * -1: an error is set. 0: the app finished. 1: it suspended; *coro and *first ((yielded, context)) go
  * to eager.carry_on, and Cycle.run returns them as (coro, first). */
 static int run_app(CycleObject *c, PyObject *app, PyObject **coro, PyObject **first)
@@ -1365,10 +1375,9 @@ static int run_app(CycleObject *c, PyObject *app, PyObject **coro, PyObject **fi
     PyObject *co = args[1] && args[2] ? PyObject_Vectorcall(app, args, 3, NULL) : NULL;
     Py_XDECREF(args[1]);
     Py_XDECREF(args[2]);
-    if (!co)
-        return -1;
     PyObject *result, *ctx, *exc = NULL;
-    PySendResult r = first_step(co, &result, &ctx);
+    /* An app that raises when called (a plain function, say) has failed like one that raises in its step. */
+    PySendResult r = co ? first_step(co, &result, &ctx) : PYGEN_ERROR;
     if (r == PYGEN_NEXT) {
         PyObject *items[2] = {result, ctx};
         *first = tuple_steal(2, items);
@@ -1379,12 +1388,10 @@ static int run_app(CycleObject *c, PyObject *app, PyObject **coro, PyObject **fi
         *coro = co;
         return 1;
     }
-    Py_DECREF(co);
+    Py_XDECREF(co);
     if (r == PYGEN_RETURN) {
         Py_DECREF(result); /* an ASGI app's return value means nothing, as a task's result */
     } else {
-        if (!PyErr_ExceptionMatches(PyExc_Exception))
-            return -1;
         PyObject *type, *tb;
         PyErr_Fetch(&type, &exc, &tb);
         PyErr_NormalizeException(&type, &exc, &tb);

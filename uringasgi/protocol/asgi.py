@@ -87,6 +87,31 @@ def _render_headers(headers: Any) -> tuple[bytes, int]:
     return b"\0".join(flat), len(headers)
 
 
+def _after_disconnect(exc: BaseException) -> bool:
+    """Was exc raised by, or while handling, a send() that found the client gone?"""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, ClientDisconnected):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _host_port(hop: str) -> tuple[str, int]:
+    """One X-Forwarded-For or Forwarded "for" element: an address, IPv6 in brackets when a port follows."""
+    hop = hop.strip()
+    if hop.startswith("["):
+        host, _, rest = hop[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif hop.count(":") == 1:  # IPv4 or a name, with a port; a bare IPv6 address has more colons
+        host, _, port = hop.partition(":")
+    else:
+        host, port = hop, ""
+    return host, int(port) if port.isdigit() and len(port) <= 5 and int(port) <= 65535 else 0
+
+
 class ClientDisconnected(OSError):
     """send() after the client went away (ASGI spec 2.4 lets servers raise OSError here)."""
 
@@ -99,7 +124,7 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
 
     Made per request by `_core.asgi.batch` (protocol/asgi.c), whose base class holds, as slots, the state
     every response reads and writes: disp, conn, scope, started, head_sent, body_ended, complete,
-    disconnected, trailers, status, sent, start_headers, waiter. Its `send()` handles a start and a bytes
+    disconnected, trailers, status, sent, start_headers, waiters. Its `send()` handles a start and a bytes
     body in C and returns an awaitable that is finished at once; every other message comes to `_send`.
     The rest of the state starts as the class attributes below (the request body's; most requests never
     touch it).
@@ -117,7 +142,7 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
     status: int
     sent: int
     start_headers: Any
-    waiter: asyncio.Future[None] | None
+    waiters: list[asyncio.Future[None]] | None  # the receive() calls waiting, each on its own future
 
     body: list[bytes] | None = None  # request body chunks not yet given to the app
     body_size = 0
@@ -160,19 +185,20 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
             w.set_result(None)
 
     def _wake(self) -> None:
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        waiters = self.waiters
+        if waiters is not None:
+            self.waiters = None
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
 
     # --- ASGI ----------------------------------------------------------------------------------
     async def receive(self) -> Message:
         while True:
-            if self.disconnected:
+            # After the response, as once the client has gone, there is nothing more to read (ASGI spec).
+            if self.disconnected or self.complete:
                 return {"type": "http.disconnect"}
-            if self.delivered:
-                if self.complete:
-                    return {"type": "http.disconnect"}
-            elif self.body or self.body_done:
+            if self.body or (self.body_done and not self.delivered):
                 chunks = self.body
                 body = b"" if not chunks else chunks[0] if len(chunks) == 1 else b"".join(chunks)
                 self.body = None
@@ -183,14 +209,25 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
                     lib.ua_conn_want_body(self.disp.ring, self.conn, 1)
                     self.disp.kicked()
                 return {"type": "http.request", "body": body, "more_body": not self.body_done}
-            else:
+            if not self.delivered:
                 # Nothing buffered: now the app wants the body, which is when a 100 Continue is owed.
                 lib.ua_conn_want_body(self.disp.ring, self.conn, 1)
                 self.disp.kicked()
-            # Wait for body, the end of the response, or the client going away.
-            self.waiter = self.disp.loop.create_future()
-            await self.waiter
-            self.waiter = None
+            # Wait for body, the end of the response, or the client going away. Every call waiting (a
+            # disconnect listener beside the handler's own reads) is woken; each has its own future, so
+            # cancelling one of them leaves the others waiting.
+            w = self.disp.loop.create_future()
+            if self.waiters is None:
+                self.waiters = [w]
+            else:
+                self.waiters.append(w)
+            try:
+                await w
+            finally:
+                if self.waiters is not None and w in self.waiters:
+                    self.waiters.remove(w)
+                    if not self.waiters:
+                        self.waiters = None
 
     async def _send(self, message: Message) -> None:
         """send() for every message the C send() does not finish itself (see asgi.c), by the same rules."""
@@ -217,8 +254,14 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
             if self._sent(rc, len(body), more, flags):
                 await self._writable()
         elif kind == "http.response.start" and not self.started:
+            status = message["status"]
+            if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
+                # 1xx is interim, never the response (103 goes by http.response.early_hint); RFC 9110 15
+                raise self._protocol_error(
+                    f"http.response.start needs a final status, 200 to 599, not {status!r}."
+                )
             self.started = True
-            self.status = message["status"]
+            self.status = status
             self.start_headers = message.get("headers", ())
             if message.get("trailers", False):
                 self.trailers = True
@@ -321,6 +364,8 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
             raise ClientDisconnected()
         if rc == -errno.EINVAL:
             raise RuntimeError("invalid HTTP header name or value in http.response.start")
+        if rc == -errno.EMSGSIZE:  # the engine has closed the connection: the client cannot use a cut body
+            raise RuntimeError("Response content longer than Content-Length")
         raise OSError(-rc, f"sending the response failed: {errno.errorcode.get(-rc, rc)}")
 
     def _protocol_error(self, text: str) -> RuntimeError:
@@ -329,7 +374,7 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
 
     def _finish(self) -> None:
         self.complete = True
-        if self.waiter is not None:
+        if self.waiters is not None:
             self._wake()
         disp = self.disp
         if disp.access.enabled:
@@ -368,7 +413,12 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
         """The app raised, or returned without completing its response."""
         disp = self.disp
         if exc is not None and not isinstance(exc, asyncio.CancelledError):
-            error_logger.error("Exception in ASGI application", exc_info=exc)
+            if _after_disconnect(exc):
+                # send() raised because the client went away and the app let that out (Starlette turns it
+                # into ClientDisconnect): the client's doing, not an error of the app.
+                error_logger.debug("%s %s: the client disconnected (%r)", self.method, self.path, exc)
+            else:
+                error_logger.error("Exception in ASGI application", exc_info=exc)
         if not self.complete:
             if self.head_sent:
                 lib.ua_conn_close(disp.ring, self.conn)
@@ -397,7 +447,7 @@ class Dispatcher:
         ring: Any,
         app: ASGIApp,
         *,
-        servers: list[tuple[str, int] | None],
+        servers: list[tuple[str, int | None] | None],
         root_path: str = "",
         scheme: str = "http",
         state: dict[str, Any] | None = None,
@@ -554,32 +604,43 @@ class Dispatcher:
     def _forwarded(
         self, headers: list[tuple[bytes, bytes]], scheme: str, client: tuple[str, int] | None
     ) -> tuple[str, tuple[str, int] | None]:
-        """X-Forwarded-Proto/-For and Forwarded (RFC 7239) from a trusted peer, as uvicorn reads them."""
-        proto = fwd_for = None
+        """X-Forwarded-For/-Proto from a trusted peer, as uvicorn reads them, or else Forwarded (RFC 7239).
+
+        When either X- header is there, Forwarded is not read: proxies that set the X- pair (nginx, HAProxy,
+        Traefik, ...) pass a client's own Forwarded header through, and it must not pick the client.
+        Repeated headers are one list, in order (RFC 9110 5.3).
+        """
+        x_proto = f_proto = None
+        x_for: list[str] = []
+        f_for: list[str] = []
+        have_x = False
         for name, value in headers:
             if name == b"x-forwarded-proto":
-                proto = value.decode("latin-1").split(",")[-1].strip()
+                have_x = True
+                x_proto = value.decode("latin-1").split(",")[-1].strip()
             elif name == b"x-forwarded-for":
-                fwd_for = [h.strip() for h in value.decode("latin-1").split(",")]
+                have_x = True
+                x_for += value.decode("latin-1").split(",")
             elif name == b"forwarded":
                 for element in value.decode("latin-1").split(","):
                     for pair in element.split(";"):
-                        key, _, val = pair.strip().partition("=")
-                        val = val.strip('"')
-                        if key.lower() == "proto":
-                            proto = val
-                        elif key.lower() == "for":
-                            fwd_for = (fwd_for or []) + [val]
+                        key, _, val = pair.partition("=")
+                        key, val = key.strip().lower(), val.strip().strip('"')
+                        if key == "proto":
+                            f_proto = val
+                        elif key == "for":
+                            f_for.append(val)
+        proto, hops = (x_proto, x_for) if have_x else (f_proto, f_for)
         if proto:
             scheme = proto.lower()
             if scheme not in ("http", "https", "ws", "wss"):
                 scheme = "http"
-        if fwd_for:
+        peers = [_host_port(h) for h in hops if h.strip()]
+        if peers:
             # The client is the rightmost address not trusted: each trusted proxy appended its peer.
-            host = next((h for h in reversed(fwd_for) if h not in self.trusted), fwd_for[0])
-            if host.startswith("[") and "]" in host:
-                host = host[1 : host.index("]")]
-            client = (host, 0)
+            client = next((p for p in reversed(peers) if p[0] not in self.trusted), peers[0])
+            if not client[0] or client[0] == "unknown" or client[0].startswith("_"):
+                client = None  # RFC 7239 6: the proxy did not know or would not say
         return scheme, client
 
     def kicked(self) -> None:

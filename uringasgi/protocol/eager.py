@@ -29,6 +29,18 @@ step: Callable[[Coroutine[Any, Any, Any]], tuple[Any, Any] | None] = _core.asgi.
 Done = Callable[[BaseException | None], None]
 
 
+class AppExit(Exception):
+    """The app raised SystemExit or KeyboardInterrupt (its cause) after its first step. A task lets those two
+    out of the event loop; in an app they are its error, which gets a 500 as any other, as with uvicorn."""
+
+
+def _guarded(step: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return step(*args)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise AppExit(repr(exc)) from exc
+
+
 class Resumed(Coroutine[Any, Any, Any]):
     __slots__ = ("_coro", "_first", "_pending")
 
@@ -42,15 +54,15 @@ class Resumed(Coroutine[Any, Any, Any]):
             self._pending = False
             first, self._first = self._first, None
             return first
-        return self._coro.send(value)
+        return _guarded(self._coro.send, value)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
         # A cancel() before the first step lands here: the coroutine gets it where it waits.
         self._pending = False
         self._first = None
         if val is None and tb is None:
-            return self._coro.throw(typ)
-        return self._coro.throw(typ, val, tb)
+            return _guarded(self._coro.throw, typ)
+        return _guarded(self._coro.throw, typ, val, tb)
 
     def close(self) -> None:
         self._coro.close()

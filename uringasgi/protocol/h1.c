@@ -42,7 +42,8 @@
  * Response framing (RFC 9112 6): no body for HEAD, 1xx, 204, 304; else the app's content-length if it sent
  * one, chunked if it sent transfer-encoding (whose codings must end with chunked, named once), content-length
  * when the engine knows the whole body, chunked on HTTP/1.1, and close-delimited on HTTP/1.0. An HTTP/1.0
- * request's response never carries transfer-encoding: the app's line naming only chunked is left out.
+ * request's response never carries transfer-encoding: the app's line naming only chunked is left out. 1xx
+ * and 204 responses carry neither content-length nor transfer-encoding: the app's are left out.
  */
 #include "h1.h"
 #include "bytes.h"
@@ -403,6 +404,7 @@ struct app_headers {
     int te_last_chunked; /* the last coding named is chunked */
     int te_other;        /* a coding other than chunked is named */
     int drop_te;         /* the request is HTTP/1.0: transfer-encoding lines are not sent (RFC 9112 6.1) */
+    int no_framing;      /* 1xx, 204: no content-length or transfer-encoding is sent (RFC 9110 8.6, 9112 6.1) */
     int64_t content_length; /* -1 absent */
 };
 
@@ -507,6 +509,8 @@ static int app_headers(struct wr *w, const char *b, size_t len, uint32_t n, stru
         /* The length picks the one name to compare: most headers (content-type, ...) match none. */
         if (a && (nl == 14 || nl == 17 || nl == 10 || nl == 4 || nl == 6)) {
             if (nl == 14 && name_is((const uint8_t *)name, "content-length", nl)) {
+                if (a->no_framing)
+                    continue;
                 int64_t x = 0;
                 if (vl == 0 || vl > 18 || a->content_length >= 0)
                     return -EINVAL;
@@ -517,6 +521,8 @@ static int app_headers(struct wr *w, const char *b, size_t len, uint32_t n, stru
                 }
                 a->content_length = x;
             } else if (nl == 17 && name_is((const uint8_t *)name, "transfer-encoding", nl)) {
+                if (a->no_framing)
+                    continue;
                 te_codings(val, vl, a);
                 if (a->drop_te)
                     continue;
@@ -578,7 +584,8 @@ int ua_h1_respond(struct ua_h1_conn *c, int status, const char *hdrs, size_t hdr
     if (status == 101 && !c->upgrade)
         return -EINVAL;
     struct wr w = {out, out + cap, 0};
-    struct app_headers a = {.drop_te = c->req_minor == 0, .content_length = -1};
+    struct app_headers a = {
+        .drop_te = c->req_minor == 0, .no_framing = status < 200 || status == 204, .content_length = -1};
     status_line(&w, status);
     int r = app_headers(&w, hdrs, hdrs_len, n_hdrs, &a);
     if (r < 0)

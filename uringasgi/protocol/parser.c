@@ -62,7 +62,9 @@ const uint8_t ua_tchar[256] = {
     ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
-static inline int is_target_byte(uint8_t c) { return c > 0x20 && c < 0x7f; }
+/* VCHAR but '#': a fragment is the client's business, never part of a request-target (RFC 9112 3.2, RFC 3986
+ * 3.5), and a target that carries one is refused rather than guessed at. */
+static inline int is_target_byte(uint8_t c) { return c > 0x20 && c < 0x7f && c != '#'; }
 static inline uint8_t lower(uint8_t c) { return (uint8_t)(c >= 'A' && c <= 'Z' ? c | 0x20 : c); }
 
 /* Token membership by nibbles: byte b is a tchar iff TOK_LO[b & 15] has bit (b >> 4) set; high nibbles 8..15
@@ -109,7 +111,7 @@ static inline size_t scan_value_scalar(const uint8_t *p, size_t n)
 
 /* A bit for each of the 16 bytes that is NOT in the class (cls is a constant at every call).
  *   token : tchar by two nibble lookups (pshufb)
- *   target: bad is signed b < 0x21 (covers 0x80..0xff) or b == 0x7f
+ *   target: bad is signed b < 0x21 (covers 0x80..0xff), b == 0x7f or b == '#'
  *   value : bad is 0x00..0x1f except HTAB, or 0x7f; 0x80..0xff (obs-text) is allowed */
 SSE42 static inline unsigned bad16(int cls, __m128i v)
 {
@@ -120,7 +122,8 @@ SSE42 static inline unsigned bad16(int cls, __m128i v)
         __m128i b = _mm_shuffle_epi8(_mm_setr_epi8(TOK_HI_BYTES), _mm_and_si128(_mm_srli_epi16(v, 4), nib));
         bad = _mm_cmpeq_epi8(_mm_and_si128(a, b), _mm_setzero_si128());
     } else if (cls == CLS_TARGET) {
-        bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x21)), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+        bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x21)),
+                           _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)), _mm_cmpeq_epi8(v, _mm_set1_epi8('#'))));
     } else {
         return ua_value_bad16(v);
     }
@@ -138,7 +141,8 @@ AVX2 static inline unsigned bad32(int cls, __m256i v)
         bad = _mm256_cmpeq_epi8(_mm256_and_si256(a, b), _mm256_setzero_si256());
     } else if (cls == CLS_TARGET) {
         bad = _mm256_or_si256(_mm256_cmpgt_epi8(_mm256_set1_epi8(0x21), v),
-                              _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7f)));
+                              _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7f)),
+                                              _mm256_cmpeq_epi8(v, _mm256_set1_epi8('#'))));
     } else {
         __m256i ctl = _mm256_and_si256(_mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v),
                                        _mm256_cmpgt_epi8(v, _mm256_set1_epi8(-1)));

@@ -238,3 +238,90 @@ class ASGI2App:
     async def __call__(self, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"asgi2 " + self.scope["path"].encode()})
+
+
+class _NotAnException(BaseException):
+    """A BaseException of the app's own, neither SystemExit nor KeyboardInterrupt."""
+
+
+async def misbehave(scope: Any, receive: Any, send: Any) -> None:
+    """One app fault per path (tests/integration/test_app_faults.py); anything else answers "ok"."""
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    if path.endswith("-later"):
+        await asyncio.sleep(0.01)  # the same fault, once the app has suspended into a task
+        path = path[: -len("-later")]
+    if path == "/cancelled":
+        raise asyncio.CancelledError()
+    if path == "/exit":
+        raise SystemExit(3)
+    if path == "/interrupt":
+        raise KeyboardInterrupt()
+    if path == "/base":
+        raise _NotAnException()
+    if path.startswith("/status-"):
+        status = int(path.rpartition("-")[2])
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"x"})
+        return
+    if path == "/too-long":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"abcdef"})
+        return
+    if path == "/extensions":
+        ext = scope["extensions"]
+        body = ",".join(sorted(ext)).encode()
+        ext.pop("http.response.pathsend", None)  # what one request does to its scope stays its own
+        ext["x-mine"] = {}
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def sync_raises(scope: Any, receive: Any, send: Any) -> Any:
+    """Not a coroutine function: it raises when called (run with --interface asgi3)."""
+    if scope["type"] != "http":
+        return None
+    raise ValueError("raised by the call itself")
+
+
+heard: list[str] = []
+
+
+async def listeners(scope: Any, receive: Any, send: Any) -> None:
+    """receive() calls waiting together, and receive() after the response; what they got is at /heard.
+
+    /together: three calls wait at once (disconnect listeners beside the handler), one is cancelled, then
+    the response ends: the other two must both return http.disconnect.
+    /after: the response first (the body unread), then receive(): http.disconnect at once.
+    """
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    if path == "/heard":
+        body = ",".join(sorted(heard)).encode()
+        heard.clear()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+        return
+    if path == "/together":
+        await receive()  # the (empty) body of the GET
+
+        async def listen(tag: str) -> None:
+            heard.append(tag + ":" + (await receive())["type"])
+
+        tasks = [asyncio.create_task(listen(tag)) for tag in ("a", "b", "c")]
+        await asyncio.sleep(0.05)
+        tasks[2].cancel()
+        await asyncio.sleep(0.01)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"sent"})
+        await asyncio.wait_for(asyncio.gather(*tasks[:2]), 5)
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"sent"})
+    if path == "/after":
+        heard.append("after:" + (await asyncio.wait_for(receive(), 5))["type"])

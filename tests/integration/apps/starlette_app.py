@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +10,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -26,7 +27,22 @@ async def state(request: Request) -> JSONResponse:
     return JSONResponse({"db": request.state.db, "count": request.state.counter[0]})
 
 
+async def ticks(request: Request) -> StreamingResponse:
+    """A line every 20 ms for a minute: a client that leaves mid-stream."""
+
+    async def lines() -> AsyncIterator[bytes]:
+        for i in range(3000):
+            yield b"tick %d\n" % i
+            await asyncio.sleep(0.02)
+
+    return StreamingResponse(lines(), media_type="text/plain")
+
+
 app = Starlette(
-    routes=[Route("/state", state), Mount("/static", StaticFiles(directory=STATIC), name="static")],
+    routes=[
+        Route("/state", state),
+        Route("/ticks", ticks),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ],
     lifespan=lifespan,
 )
