@@ -180,6 +180,18 @@ def test_304(srv: Server) -> None:
         assert c.get("/static/app.css").status_code == 200  # the keep-alive connection still works
 
 
+def test_412(srv: Server) -> None:
+    """If-Match and If-Unmodified-Since (RFC 9110 13.1.1, 13.1.4): a precondition that fails is a 412."""
+    with httpx.Client(base_url=srv.url) as c:
+        etag = c.get("/static/app.css").headers["etag"]
+        assert c.get("/static/app.css", headers={"if-match": etag}).status_code == 200
+        r = c.get("/static/app.css", headers={"if-match": '"x"'})
+        assert (r.status_code, r.content) == (412, b"")
+        r = c.get("/static/app.css", headers={"if-unmodified-since": "Tue, 14 Nov 2023 22:13:19 GMT"})
+        assert r.status_code == 412
+        assert c.get("/static/app.css").status_code == 200  # the keep-alive connection still works
+
+
 def test_206_and_416(srv: Server) -> None:
     with httpx.Client(base_url=srv.url) as c:
         r = c.get("/static/hello.txt", headers={"range": "bytes=2-4"})

@@ -178,6 +178,33 @@ def test_if_none_match_takes_precedence_over_if_modified_since(m: StaticMount) -
     assert r.status == 200
 
 
+def test_if_match(root: pathlib.Path, m: StaticMount) -> None:
+    """RFC 9110 13.1.1: strong comparison; a list that matches nothing (or only weakly) is 412."""
+    etag = nginx_etag(root / "app.css")
+    for value in (etag, f'"other", {etag}', "*", " * "):
+        r = get(m, "/app.css", if_match=value)
+        assert (r.status, r.body) == (200, b"body { color: red }\n"), value
+    for value in ('"other"', f"W/{etag}", "W/", '"unterminated', "garbage, " + etag):
+        r = get(m, "/app.css", if_match=value)
+        assert (r.status, r.body, r.headers["content-length"]) == (412, b"", "0"), value
+    assert get(m, "/missing", if_match="*").status == 404
+
+
+def test_if_unmodified_since(m: StaticMount) -> None:
+    for value in (http_date(T0), http_date(T0 + 86400), "not a date"):  # an invalid date is ignored
+        assert get(m, "/app.css", if_unmodified_since=value).status == 200, value
+    assert get(m, "/app.css", if_unmodified_since=http_date(T0 - 1)).status == 412
+
+
+def test_preconditions_come_first_in_their_order(root: pathlib.Path, m: StaticMount) -> None:
+    """RFC 9110 13.2.2: If-Match before If-Unmodified-Since (which it replaces), both before the 304s."""
+    etag = nginx_etag(root / "app.css")
+    assert get(m, "/app.css", if_match=etag, if_unmodified_since=http_date(T0 - 1)).status == 200
+    assert get(m, "/app.css", if_match='"other"', if_none_match=etag).status == 412
+    assert get(m, "/app.css", if_unmodified_since=http_date(T0 - 1), if_none_match=etag).status == 412
+    assert get(m, "/app.css", if_match=etag, if_none_match=etag).status == 304
+
+
 # ---- ranges (RFC 9110 section 14) ----
 
 

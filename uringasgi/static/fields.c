@@ -140,9 +140,10 @@ static int ows(uint8_t ch)
     return ch == ' ' || ch == '\t';
 }
 
-/* Walks a list of entity-tags; 1 when one equals etag by weak comparison (W/ ignored, section 8.8.3.2).
- * etag includes its quotes. A malformed member ends the walk: nothing after it can be trusted. */
-static int etag_in_list(const uint8_t *s, uint32_t len, const char *etag, uint32_t etag_len)
+/* Walks a list of entity-tags; 1 when one equals etag (a strong one, with its quotes) by weak comparison
+ * (W/ ignored), or with strong set by strong comparison (a W/ member never matches; section 8.8.3.2). A
+ * malformed member ends the walk: nothing after it can be trusted. */
+static int etag_in_list(const uint8_t *s, uint32_t len, const char *etag, uint32_t etag_len, int strong)
 {
     uint32_t i = 0;
     for (;;) {
@@ -150,7 +151,8 @@ static int etag_in_list(const uint8_t *s, uint32_t len, const char *etag, uint32
             i++;
         if (i == len)
             return 0;
-        if (len - i >= 2 && s[i] == 'W' && s[i + 1] == '/')
+        int weak = len - i >= 2 && s[i] == 'W' && s[i + 1] == '/';
+        if (weak)
             i += 2;
         if (i == len || s[i] != '"')
             return 0;
@@ -160,12 +162,12 @@ static int etag_in_list(const uint8_t *s, uint32_t len, const char *etag, uint32
         if (i == len)
             return 0;
         i++;
-        if (i - start == etag_len && memcmp(s + start, etag, etag_len) == 0)
+        if (!(strong && weak) && i - start == etag_len && memcmp(s + start, etag, etag_len) == 0)
             return 1;
     }
 }
 
-int ua_static_etag_listed(const uint8_t *s, uint32_t len, const char *etag, uint32_t etag_len)
+int ua_static_etag_listed(const uint8_t *s, uint32_t len, const char *etag, uint32_t etag_len, int strong)
 {
     uint32_t a = 0, b = len;
     while (a < b && ows(s[a]))
@@ -174,7 +176,7 @@ int ua_static_etag_listed(const uint8_t *s, uint32_t len, const char *etag, uint
         b--;
     if (b - a == 1 && s[a] == '*')
         return 1;
-    return etag_in_list(s + a, b - a, etag, etag_len);
+    return etag_in_list(s + a, b - a, etag, etag_len, strong);
 }
 
 int ua_static_if_range_ok(const uint8_t *s, uint32_t len, const char *etag, uint32_t etag_len,

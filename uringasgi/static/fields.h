@@ -11,8 +11,9 @@ int ua_static_http_date(int64_t t, char *out);
 /* Any of the three HTTP-date forms; 0 and *t on success, -EINVAL otherwise. */
 int ua_static_parse_date(const uint8_t *s, uint32_t len, int64_t *t);
 
-/* If-None-Match (RFC 9110 section 13.1.2): 1 if the list is "*" or holds etag by weak comparison. */
-int ua_static_etag_listed(const uint8_t *s, uint32_t len, const char *etag, uint32_t etag_len);
+/* If-None-Match (RFC 9110 section 13.1.2, strong 0) and If-Match (13.1.1, strong 1): 1 if the list is "*" or
+ * holds etag by weak, or strong, comparison. */
+int ua_static_etag_listed(const uint8_t *s, uint32_t len, const char *etag, uint32_t etag_len, int strong);
 /* If-Range (section 13.1.5): 1 if the validator still matches (strong etag, or the exact date). */
 int ua_static_if_range_ok(const uint8_t *s, uint32_t len, const char *etag, uint32_t etag_len,
                           int64_t mtime);

@@ -17,8 +17,10 @@
  *    .br sibling. Whenever a sibling exists or a copy could be made, the response says
  *    `vary: accept-encoding`, the identity one included, so caches keep them apart. Each representation
  *    has its own ETag and Last-Modified.
- * 5. Conditionals (RFC 9110 section 13.2.2): If-None-Match (weak comparison, lists and "*") gives 304;
- *    only without it, If-Modified-Since gives 304 when the file is not newer.
+ * 5. Conditionals, in the order of RFC 9110 section 13.2.2: If-Match (strong comparison, lists and "*")
+ *    that matches nothing, or, only without it, If-Unmodified-Since older than the file, gives 412; then
+ *    If-None-Match (weak comparison, lists and "*") gives 304; only without it, If-Modified-Since gives
+ *    304 when the file is not newer.
  * 6. Range (GET only, section 14.2): honoured when If-Range is absent or still matches (strong ETag or the
  *    exact Last-Modified). One satisfiable range (unsatisfiable ones beside it dropped) is a 206 with
  *    content-range; none is a 416 with `content-range: bytes * /size`. Several satisfiable ranges get
@@ -148,6 +150,12 @@ int ua_static_req_header(struct ua_static_req *req, const uint8_t *name, uint32_
     } else if (IS("if-modified-since")) {
         v = &req->if_modified_since;
         l = &req->if_modified_since_len;
+    } else if (IS("if-match")) {
+        v = &req->if_match;
+        l = &req->if_match_len;
+    } else if (IS("if-unmodified-since")) {
+        v = &req->if_unmodified_since;
+        l = &req->if_unmodified_since_len;
     } else {
         return 0;
     }
@@ -325,6 +333,7 @@ static const char *reason(int status)
     case 403: return "403 Forbidden";
     case 404: return "404 Not Found";
     case 405: return "405 Method Not Allowed";
+    case 412: return "412 Precondition Failed";
     case 416: return "416 Range Not Satisfiable";
     default: return "500 Internal Server Error";
     }
@@ -563,10 +572,21 @@ static void rep_headers(struct ua_static *m, const struct rep *r, int vary, stru
         PUTS(w, "vary: accept-encoding\r\n");
 }
 
+/* Section 13.2.2 steps 1 and 2: the client's precondition for changing what it saw does not hold. */
+static int precondition_failed(const struct ua_static_req *req, const struct rep *r)
+{
+    if (req->if_match_len) /* when present, If-Unmodified-Since is not evaluated */
+        return !ua_static_etag_listed(req->if_match, req->if_match_len, r->etag, r->etag_len, 1);
+    int64_t t;
+    return req->if_unmodified_since_len &&
+           ua_static_parse_date(req->if_unmodified_since, req->if_unmodified_since_len, &t) == 0 &&
+           r->e->mtime > t;
+}
+
 static int not_modified(const struct ua_static_req *req, const struct rep *r)
 {
     if (req->if_none_match_len) /* section 13.2.2: when present, If-Modified-Since is not evaluated */
-        return ua_static_etag_listed(req->if_none_match, req->if_none_match_len, r->etag, r->etag_len);
+        return ua_static_etag_listed(req->if_none_match, req->if_none_match_len, r->etag, r->etag_len, 0);
     int64_t t;
     return req->if_modified_since_len &&
            ua_static_parse_date(req->if_modified_since, req->if_modified_since_len, &t) == 0 &&
@@ -578,6 +598,14 @@ static int respond(struct ua_static *m, const struct ua_static_req *req, int hea
 {
     uint64_t first = 0, last = r->size ? r->size - 1 : 0;
     int status = 200, kind = UA_RANGE_NONE;
+    if (precondition_failed(req, r)) {
+        plan_init(out, 412);
+        status_line(w, 412);
+        PUTS(w, "content-length: 0\r\n");
+        head_end(w, req);
+        ua_static_cache_put(&m->cache, r->e);
+        return finish(w, out);
+    }
     if (not_modified(req, r)) {
         plan_init(out, 304);
         status_line(w, 304);

@@ -40,6 +40,8 @@ struct ua_static_req {
     const uint8_t *method;
     const uint8_t *path;            /* the whole target path up to '?', still percent-encoded */
     const uint8_t *query;           /* after '?', for a redirect's Location */
+    const uint8_t *if_match;
+    const uint8_t *if_unmodified_since;
     const uint8_t *if_none_match;
     const uint8_t *if_modified_since;
     const uint8_t *if_range;
@@ -47,6 +49,7 @@ struct ua_static_req {
     const uint8_t *accept_encoding;
     const uint8_t *extra;           /* "name: value\r\n" lines every response carries (date, server) */
     uint32_t method_len, path_len, query_len;
+    uint32_t if_match_len, if_unmodified_since_len;
     uint32_t if_none_match_len, if_modified_since_len, if_range_len, range_len, accept_encoding_len;
     uint32_t extra_len;
     uint32_t prefix_len;            /* bytes of path the mount's route prefix covers */
