@@ -74,17 +74,22 @@ def test_what_an_app_writes_into_its_extensions_stays_its_own(faulty) -> None:
     assert "x-mine" not in second
 
 
+def _heard(sp) -> str:
+    """What the listeners app's receive() calls got, once they have got it (or "" after 5 s)."""
+    deadline = time.monotonic() + 5
+    heard = ""
+    while time.monotonic() < deadline and not heard:
+        heard = httpx.get(sp.url + "/heard").text
+        time.sleep(0.05)
+    return heard
+
+
 def test_every_receive_call_waiting_hears_the_end_of_the_response() -> None:
     """A disconnect listener beside the handler's own receive(): all of them return, not just the last
     one made; cancelling one leaves the others waiting."""
     with serve("raw:listeners") as sp:
         assert httpx.get(sp.url + "/together").text == "sent"
-        deadline = time.monotonic() + 5
-        heard = ""
-        while time.monotonic() < deadline and not heard:
-            heard = httpx.get(sp.url + "/heard").text
-            time.sleep(0.05)
-        assert heard == "a:http.disconnect,b:http.disconnect"
+        assert _heard(sp) == "a:http.disconnect,b:http.disconnect"
 
 
 def test_receive_after_the_response_is_a_disconnect_even_with_the_body_unread() -> None:
@@ -94,12 +99,7 @@ def test_receive_after_the_response_is_a_disconnect_even_with_the_body_unread() 
         s.sendall(b"POST /after HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"b" * 1000)
         status, _, body, _ = read_response(s)
         assert (status, body) == (200, b"sent")
-        deadline = time.monotonic() + 5
-        heard = ""
-        while time.monotonic() < deadline and not heard:
-            heard = httpx.get(sp.url + "/heard").text
-            time.sleep(0.05)
-        assert heard == "after:http.disconnect"
+        assert _heard(sp) == "after:http.disconnect"
         s.close()
 
 

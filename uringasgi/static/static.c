@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,42 +130,39 @@ void ua_static_release(struct ua_static *m, void *ref)
         ua_static_cache_put(&m->cache, ref);
 }
 
+/* The request fields a file response reads: each name's value span in struct ua_static_req. */
+#define REQ_FIELD(lit, f) \
+    {lit, sizeof(lit) - 1, offsetof(struct ua_static_req, f), offsetof(struct ua_static_req, f##_len)}
+static const struct {
+    const char *name;
+    uint32_t len;
+    size_t value, value_len;
+} REQ_FIELDS[] = {
+    REQ_FIELD("range", range),
+    REQ_FIELD("if-range", if_range),
+    REQ_FIELD("if-none-match", if_none_match),
+    REQ_FIELD("accept-encoding", accept_encoding),
+    REQ_FIELD("if-modified-since", if_modified_since),
+    REQ_FIELD("if-match", if_match),
+    REQ_FIELD("if-unmodified-since", if_unmodified_since),
+};
+#undef REQ_FIELD
+
 int ua_static_req_header(struct ua_static_req *req, const uint8_t *name, uint32_t name_len,
                          const uint8_t *value, uint32_t value_len)
 {
-    const uint8_t **v;
-    uint32_t *l;
-#define IS(lit) (name_len == sizeof(lit) - 1 && memcmp(name, lit, sizeof(lit) - 1) == 0)
-    if (IS("range")) {
-        v = &req->range;
-        l = &req->range_len;
-    } else if (IS("if-range")) {
-        v = &req->if_range;
-        l = &req->if_range_len;
-    } else if (IS("if-none-match")) {
-        v = &req->if_none_match;
-        l = &req->if_none_match_len;
-    } else if (IS("accept-encoding")) {
-        v = &req->accept_encoding;
-        l = &req->accept_encoding_len;
-    } else if (IS("if-modified-since")) {
-        v = &req->if_modified_since;
-        l = &req->if_modified_since_len;
-    } else if (IS("if-match")) {
-        v = &req->if_match;
-        l = &req->if_match_len;
-    } else if (IS("if-unmodified-since")) {
-        v = &req->if_unmodified_since;
-        l = &req->if_unmodified_since_len;
-    } else {
-        return 0;
+    for (size_t i = 0; i < sizeof(REQ_FIELDS) / sizeof(REQ_FIELDS[0]); i++) {
+        if (name_len != REQ_FIELDS[i].len || memcmp(name, REQ_FIELDS[i].name, name_len) != 0)
+            continue;
+        const uint8_t **v = (const uint8_t **)(void *)((char *)req + REQ_FIELDS[i].value);
+        uint32_t *l = (uint32_t *)(void *)((char *)req + REQ_FIELDS[i].value_len);
+        if (*l == 0) { /* the first field line wins; a repeated one is ignored */
+            *v = value;
+            *l = value_len;
+        }
+        return 1;
     }
-#undef IS
-    if (*l == 0) { /* the first field line wins; a repeated one is ignored */
-        *v = value;
-        *l = value_len;
-    }
-    return 1;
+    return 0;
 }
 
 /* ---- path ---- */
