@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from uringasgi import __version__
-from uringasgi.config import HTTP, INTERFACES, LIFESPAN, LOG_LEVELS, LOOPS, ConfigError
+from uringasgi.config import FORWARDED_STYLES, HTTP, INTERFACES, LIFESPAN, LOG_LEVELS, LOOPS, ConfigError
 from uringasgi.supervisor import main as supervise
 
 # Flags accepted for compatibility whose feature does not exist yet: given explicitly, they stop the server.
@@ -108,7 +108,18 @@ def _split_header(value: tuple[str, ...]) -> list[tuple[str, str]]:
     "--access-log-format", default=None, help="Access log format with named atoms, e.g. '%(h)s %(r)s %(s)s'."
 )
 @option("--use-colors/--no-use-colors", default=None, help="Colored log levels (default: if a terminal).")
-@option("--proxy-headers/--no-proxy-headers", default=True, help="Trust X-Forwarded-* and Forwarded.")
+@option(
+    "--proxy-headers/--no-proxy-headers",
+    default=True,
+    help="Take the client and scheme from the proxy headers of --forwarded-allow-ips peers.",
+)
+@option(
+    "--forwarded-style",
+    type=click.Choice(FORWARDED_STYLES),
+    default="x-forwarded",
+    help="The proxy headers read: X-Forwarded-For/-Proto, or Forwarded (RFC 7239); the other kind is "
+    "ignored, as the proxy passes a client's own through. [default: x-forwarded]",
+)
 @option("--server-header/--no-server-header", default=True, help="Send the server header.")
 @option("--date-header/--no-date-header", default=True, help="Send the date header.")
 @option(

@@ -19,6 +19,9 @@ LIFESPAN = ("auto", "on", "off")
 LOOPS = ("auto", "uring", "asyncio", "uvloop", "none")
 HTTP = ("auto", "uring", "h11", "httptools")
 INTERFACES = ("auto", "asgi3", "asgi2", "wsgi")
+# The proxy headers a trusted peer's are read from: one kind only, as a proxy that sets one passes a
+# client's own headers of the other kind through.
+FORWARDED_STYLES = ("x-forwarded", "forwarded")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -50,6 +53,7 @@ class Config:
     # uvicorn: --proxy-headers is on by default, and trusts only FORWARDED_ALLOW_IPS or 127.0.0.1.
     proxy_headers: bool = True
     forwarded_allow_ips: list[str] | str | None = None
+    forwarded_style: str = "x-forwarded"
     server_header: bool = True
     date_header: bool = True
     headers: list[tuple[str, str]] = field(default_factory=list)
@@ -90,6 +94,7 @@ class Config:
             ("loop", LOOPS),
             ("http", HTTP),
             ("interface", INTERFACES),
+            ("forwarded_style", FORWARDED_STYLES),
         ):
             value = getattr(self, name)
             if value not in allowed:

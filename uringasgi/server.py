@@ -213,6 +213,7 @@ class Server:
             root_path=config.root_path,
             state=lifespan.state,
             proxy_headers=config.proxy_headers,
+            forwarded_style=config.forwarded_style,
             trusted=config.trusted,
             limit_concurrency=config.limit_concurrency,
             access=AccessLog(loop, config.access_log, self.fast_log, config.access_log_format),

@@ -191,8 +191,14 @@ def test_proxy_headers_from_trusted_peer(scope_app) -> None:
     assert scope["scheme"] == "https"
 
 
-def test_forwarded_header(scope_app) -> None:
-    r = httpx.get(scope_app.url + "/", headers={"Forwarded": 'for="198.51.100.4";proto=https'})
+@pytest.fixture(scope="module")
+def rfc7239_app():
+    with serve("raw:scope_echo", "--forwarded-style", "forwarded") as sp:
+        yield sp
+
+
+def test_forwarded_header(rfc7239_app) -> None:
+    r = httpx.get(rfc7239_app.url + "/", headers={"Forwarded": 'for="198.51.100.4";proto=https'})
     scope = r.json()
     assert scope["client"][0] == "198.51.100.4"
     assert scope["scheme"] == "https"
@@ -216,7 +222,9 @@ def _scope_via(port: int, headers: bytes) -> dict:
             ["203.0.113.7", 0],
             "http",
         ),
+        (b"Forwarded: for=6.6.6.6;proto=https\r\n", ["127.0.0.1", None], "http"),
         (b"X-Forwarded-For: 1.2.3.4:5555\r\n", ["1.2.3.4", 5555], "http"),
+        (b"X-Forwarded-For: 1.2.3.4:\xb2\r\n", ["1.2.3.4", 0], "http"),  # latin-1 "²" is no port
         (b"X-Forwarded-For: [2001:db8::1]:4711\r\n", ["2001:db8::1", 4711], "http"),
         (b"X-Forwarded-For: 2001:db8::1\r\n", ["2001:db8::1", 0], "http"),
         (b"X-Forwarded-For: \r\n", ["127.0.0.1", None], "http"),  # empty: the peer stays
@@ -226,13 +234,34 @@ def _scope_via(port: int, headers: bytes) -> dict:
             ["198.51.100.1", 0],
             "http",
         ),
-        (b'Forwarded: for="[2001:db8::2]:80";proto=HTTPS\r\n', ["2001:db8::2", 80], "https"),
-        (b"Forwarded: for=unknown\r\n", None, "http"),  # RFC 7239 6: the proxy does not know
-        (b"Forwarded: for=_hidden, for=203.0.113.9\r\n", ["203.0.113.9", 0], "http"),
+        (b"X-Forwarded-Proto: HTTPS\r\n", ["127.0.0.1", None], "https"),
     ],
 )
 def test_proxy_headers_shapes(scope_app, headers: bytes, client: list | None, scheme: str) -> None:
-    scope = _scope_via(scope_app.port, headers)
+    _check_proxied(scope_app.port, headers, client, scheme)
+
+
+@pytest.mark.parametrize(
+    ("headers", "client", "scheme"),
+    [
+        # With Forwarded read, a client's own X- headers passed through by the proxy must not count.
+        (
+            b"X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nForwarded: for=203.0.113.7\r\n",
+            ["203.0.113.7", 0],
+            "http",
+        ),
+        (b'Forwarded: for="[2001:db8::2]:80";proto=HTTPS\r\n', ["2001:db8::2", 80], "https"),
+        (b"Forwarded: for=unknown\r\n", None, "http"),  # RFC 7239 6: the proxy does not know
+        (b"Forwarded: for=_hidden, for=203.0.113.9\r\n", ["203.0.113.9", 0], "http"),
+        (b"Forwarded: for=192.0.2.1\r\nForwarded: for=192.0.2.2;proto=https\r\n", ["192.0.2.2", 0], "https"),
+    ],
+)
+def test_forwarded_header_shapes(rfc7239_app, headers: bytes, client: list | None, scheme: str) -> None:
+    _check_proxied(rfc7239_app.port, headers, client, scheme)
+
+
+def _check_proxied(port: int, headers: bytes, client: list | None, scheme: str) -> None:
+    scope = _scope_via(port, headers)
     seen = scope["client"]
     if client is not None and client[1] is None:  # the peer's own port, whatever it was
         seen = [seen[0], None]

@@ -53,6 +53,7 @@ FLAGS: list[tuple[list[str], str, Any]] = [
     (["--no-server-header"], "server_header", False),
     (["--no-date-header"], "date_header", False),
     (["--forwarded-allow-ips", "10.0.0.0/8,*"], "forwarded_allow_ips", "10.0.0.0/8,*"),
+    (["--forwarded-style", "forwarded"], "forwarded_style", "forwarded"),
     (["--root-path", "/api"], "root_path", "/api"),
     (["--limit-concurrency", "10"], "limit_concurrency", 10),
     (["--backlog", "128"], "backlog", 128),

@@ -773,7 +773,7 @@ void ua_conns_work(struct ua_ring *r)
 
 int ua_conns_pending(struct ua_ring *r)
 {
-    return !ua_list_empty(&r->parse_q) || !ua_list_empty(&r->notify_q);
+    return !ua_list_empty(&r->parse_q) || !ua_list_empty(&r->notify_q) || !ua_list_empty(&r->eof_q);
 }
 
 /* ---- calls from Python ---- */

@@ -201,7 +201,8 @@ void ua_on_recv(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
 void ua_on_cancel(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
 void ua_conns_work(struct ua_ring *r); /* parse queue, notify queue, starved recvs */
 void ua_conns_eof(struct ua_ring *r);  /* at the start of a run: a request the client left is given up */
-int ua_conns_pending(struct ua_ring *r); /* work that ua_conns_work could not finish for lack of room */
+/* Work for the next run: what ua_conns_work could not finish for lack of room, and eof_q */
+int ua_conns_pending(struct ua_ring *r);
 
 /* send.c */
 void ua_on_send(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);

@@ -3,7 +3,8 @@
  * Rules of ua_ring_run (one per event-loop iteration):
  *   1. Start a batch: forget the last batch's events and arena, give back the provided buffers its events
  *      pointed into, re-arm the polls the last batch reported (see "polls" below).
- *   2. Deliver work left over from the last batch (input that did not fit, WRITABLE/DISCONNECT).
+ *   2. Give up the requests Python still holds whose client sent its EOF in the last batch (conn.c), and
+ *      deliver work left over from it (input that did not fit, WRITABLE/DISCONNECT).
  *   3. Submit everything queued (Python's sends included) and wait in the same io_uring_enter, unless the
  *      batch already has events: then only reap. The wait ends at the caller's timeout or at the engine's
  *      next timer deadline, whichever is first.
@@ -660,7 +661,8 @@ int ua_ring_run(struct ua_ring *r, struct ua_event *events, uint32_t cap, int64_
             return ret;
     }
     if (r->notify_fd >= 0 && (io_uring_cq_ready(&r->ring) || ua_conns_pending(r))) {
-        /* Work left for the next run (the batch was full): a loop waiting on the notify fd must come back. */
+        /* Work left for the next run (the batch was full, or a request whose client left waits to be given
+         * up): a loop waiting on the notify fd must come back. */
         uint64_t one = 1;
         if (write(r->notify_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
             return -errno;

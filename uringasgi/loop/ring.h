@@ -122,7 +122,8 @@ int ua_ring_submit(struct ua_ring *r);
 int ua_ring_poll(struct ua_ring *r, int fd, uint32_t events);
 
 /* Responses. headers is n_headers NUL-terminated name and value pairs, "name\0value\0...": a count that
- * does not match the NULs, or a CR/LF in a value, or a bad token in a name, is -EINVAL (header injection).
+ * does not match the NULs, or a CR/LF in a value, or a bad token in a name, is -EINVAL (header injection),
+ * as is framing h1 refuses (content-length beside transfer-encoding, chunked not once and last).
  * More body than the content-length the response announced is -EMSGSIZE, and the connection is aborted.
  * Return: bytes still queued for conn (compare with out_high_water), or -EPIPE once the client has gone.
  *

@@ -1123,8 +1123,8 @@ static PyObject *cycle_body(CycleObject *c, PyObject *body, int more)
         long status = PyLong_AsLong(c->status);
         if (status == -1 && PyErr_Occurred())
             return NULL;
-        /* A TypeError here, or -EINVAL (a bad header), means nothing reached the client: the app's error
-         * still gets its 500. */
+        /* A TypeError here, or -EINVAL (a bad header or framing), means nothing reached the client: the
+         * app's error still gets its 500. */
         if (respond(c->ring, c->cid, status, c->start_headers, PyBytes_AS_STRING(body), len, flags, &rc) < 0)
             return NULL;
         set_field(&c->head_sent, rc != -EINVAL ? Py_True : Py_False);

@@ -88,15 +88,10 @@ def _render_headers(headers: Any) -> tuple[bytes, int]:
 
 
 def _after_disconnect(exc: BaseException) -> bool:
-    """Was exc raised by, or while handling, a send() that found the client gone?"""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        if isinstance(cur, ClientDisconnected):
-            return True
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    return False
+    """Is exc the ClientDisconnected of a send() that found the client gone, or what the app turned it into
+    right away (Starlette: `except OSError: raise ClientDisconnect()`)? Only one step back: an error raised
+    further on, in the app's own cleanup say, is the app's and is logged as such."""
+    return any(isinstance(e, ClientDisconnected) for e in (exc, exc.__cause__, exc.__context__))
 
 
 def _host_port(hop: str) -> tuple[str, int]:
@@ -109,7 +104,9 @@ def _host_port(hop: str) -> tuple[str, int]:
         host, _, port = hop.partition(":")
     else:
         host, port = hop, ""
-    return host, int(port) if port.isdigit() and len(port) <= 5 and int(port) <= 65535 else 0
+    # isascii: str.isdigit() is also true of "²" and other digits int() refuses
+    ok = port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535
+    return host, int(port) if ok else 0
 
 
 class ClientDisconnected(OSError):
@@ -245,8 +242,8 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
             if self.head_sent:
                 rc = _body(disp.ring, self.conn, body, len(body), flags)
             else:
-                # A TypeError here, or -EINVAL (a bad header), means nothing reached the client: the app's
-                # error still gets its 500.
+                # A TypeError here, or -EINVAL (a bad header or framing), means nothing reached the client:
+                # the app's error still gets its 500.
                 rc = _respond(disp.ring_addr, self.conn, self.status, self.start_headers, body, flags)
                 self.head_sent = rc != _EINVAL
             if disp.kick is not None:
@@ -363,7 +360,10 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
             self.disconnected = True
             raise ClientDisconnected()
         if rc == -errno.EINVAL:
-            raise RuntimeError("invalid HTTP header name or value in http.response.start")
+            raise RuntimeError(
+                "invalid HTTP header name or value in http.response.start, or framing headers that "
+                "cannot go together (content-length with transfer-encoding, chunked not once and last)"
+            )
         if rc == -errno.EMSGSIZE:  # the engine has closed the connection: the client cannot use a cut body
             raise RuntimeError("Response content longer than Content-Length")
         raise OSError(-rc, f"sending the response failed: {errno.errorcode.get(-rc, rc)}")
@@ -452,6 +452,7 @@ class Dispatcher:
         scheme: str = "http",
         state: dict[str, Any] | None = None,
         proxy_headers: bool = False,
+        forwarded_style: str = "x-forwarded",
         trusted: Any = None,
         limit_concurrency: int | None = None,
         access: AccessLog,
@@ -468,6 +469,7 @@ class Dispatcher:
         self.scheme = scheme
         self.state = state if state is not None else {}
         self.proxy_headers = proxy_headers
+        self.rfc7239 = forwarded_style == "forwarded"
         self.trusted = trusted
         self.limit = limit_concurrency
         self.access = access
@@ -604,33 +606,27 @@ class Dispatcher:
     def _forwarded(
         self, headers: list[tuple[bytes, bytes]], scheme: str, client: tuple[str, int] | None
     ) -> tuple[str, tuple[str, int] | None]:
-        """X-Forwarded-For/-Proto from a trusted peer, as uvicorn reads them, or else Forwarded (RFC 7239).
-
-        When either X- header is there, Forwarded is not read: proxies that set the X- pair (nginx, HAProxy,
-        Traefik, ...) pass a client's own Forwarded header through, and it must not pick the client.
-        Repeated headers are one list, in order (RFC 9110 5.3).
-        """
-        x_proto = f_proto = None
-        x_for: list[str] = []
-        f_for: list[str] = []
-        have_x = False
+        """X-Forwarded-For/-Proto from a trusted peer, as uvicorn reads them, or with --forwarded-style
+        forwarded the Forwarded header (RFC 7239). Only one kind is read: a proxy that sets one passes a
+        client's own headers of the other kind through. Repeated headers are one list (RFC 9110 5.3)."""
+        proto = None
+        hops: list[str] = []
         for name, value in headers:
-            if name == b"x-forwarded-proto":
-                have_x = True
-                x_proto = value.decode("latin-1").split(",")[-1].strip()
-            elif name == b"x-forwarded-for":
-                have_x = True
-                x_for += value.decode("latin-1").split(",")
-            elif name == b"forwarded":
+            if self.rfc7239:
+                if name != b"forwarded":
+                    continue
                 for element in value.decode("latin-1").split(","):
                     for pair in element.split(";"):
                         key, _, val = pair.partition("=")
                         key, val = key.strip().lower(), val.strip().strip('"')
                         if key == "proto":
-                            f_proto = val
+                            proto = val
                         elif key == "for":
-                            f_for.append(val)
-        proto, hops = (x_proto, x_for) if have_x else (f_proto, f_for)
+                            hops.append(val)
+            elif name == b"x-forwarded-proto":
+                proto = value.decode("latin-1").split(",")[-1].strip()
+            elif name == b"x-forwarded-for":
+                hops += value.decode("latin-1").split(",")
         if proto:
             scheme = proto.lower()
             if scheme not in ("http", "https", "ws", "wss"):
