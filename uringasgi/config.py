@@ -138,8 +138,9 @@ class Config:
             out.append(f"{name.lower()}: {value}\r\n")
         return "".join(out).encode("latin-1")
 
-    def load_app(self) -> Any:
-        """The ASGI 3 callable the worker runs: imported, built by the factory, adapted by interface."""
+    def load_app(self) -> tuple[Any, str]:
+        """The ASGI 3 callable the worker runs (imported, built by the factory, adapted by interface), and
+        the ASGI version its scopes say: "2.0" for an ASGI 2 app, which the adapter makes callable as 3."""
         if self.app_dir is not None:
             path = os.path.abspath(self.app_dir)
             if path not in sys.path:
@@ -149,7 +150,8 @@ class Config:
             if not callable(app):
                 raise AppImportError(f"--factory: {self.app!r} is not callable")
             app = app()
-        return adapt_interface(app, self.interface)
+        interface = resolve_interface(app, self.interface)
+        return adapt_interface(app, interface), "2.0" if interface == "asgi2" else "3.0"
 
 
 def import_from_string(target: str) -> Any:
@@ -171,15 +173,20 @@ def import_from_string(target: str) -> Any:
     return obj
 
 
+def resolve_interface(app: Any, interface: str) -> str:
+    """--interface, with "auto" told from the app's shape as uvicorn tells it."""
+    if interface != "auto":
+        return interface
+    if inspect.isclass(app):
+        return "asgi3" if hasattr(app, "__await__") else "asgi2"
+    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None)):  # noqa: B004
+        return "asgi3"
+    params = inspect.signature(app).parameters if callable(app) else {}
+    return "asgi2" if len(params) == 1 else "asgi3"
+
+
 def adapt_interface(app: Any, interface: str) -> Callable[..., Any]:
-    if interface == "auto":
-        if inspect.isclass(app):
-            interface = "asgi3" if hasattr(app, "__await__") else "asgi2"
-        elif inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None)):  # noqa: B004
-            interface = "asgi3"
-        else:
-            params = inspect.signature(app).parameters if callable(app) else {}
-            interface = "asgi2" if len(params) == 1 else "asgi3"
+    """The app as an ASGI 3 callable, for a resolved interface (asgi3, asgi2 or wsgi)."""
     if interface == "asgi3":
         return app  # type: ignore[no-any-return]
     if interface == "asgi2":

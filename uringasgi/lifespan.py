@@ -20,9 +20,10 @@ class LifespanFailed(RuntimeError):
 
 
 class Lifespan:
-    def __init__(self, app: Any, mode: str) -> None:
+    def __init__(self, app: Any, mode: str, asgi_version: str = "3.0") -> None:
         self.app = app
         self.mode = mode
+        self.asgi_version = asgi_version
         self.state: dict[str, Any] = {}
         self.unsupported = mode == "off"
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
@@ -57,7 +58,7 @@ class Lifespan:
     async def _main(self) -> None:
         scope = {
             "type": "lifespan",
-            "asgi": {"version": "3.0", "spec_version": "2.0"},
+            "asgi": {"version": self.asgi_version, "spec_version": "2.0"},
             "state": self.state,
         }
         try:

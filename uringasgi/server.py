@@ -182,11 +182,11 @@ class Server:
             loop.add_signal_handler(sig, self._on_signal, sig)
         self._heartbeat()
         try:
-            app = config.load_app()
+            app, asgi_version = config.load_app()
         except AppImportError as exc:
             error_logger.error("Error loading ASGI app. %s", exc)
             return 1
-        lifespan = Lifespan(app, config.lifespan)
+        lifespan = Lifespan(app, config.lifespan, asgi_version)
         try:
             await lifespan.startup()
         except LifespanFailed as exc:
@@ -214,6 +214,7 @@ class Server:
             state=lifespan.state,
             proxy_headers=config.proxy_headers,
             forwarded_style=config.forwarded_style,
+            asgi_version=asgi_version,
             trusted=config.trusted,
             limit_concurrency=config.limit_concurrency,
             access=AccessLog(loop, config.access_log, self.fast_log, config.access_log_format),

@@ -25,7 +25,7 @@ def test_factory_app_dir_and_env_file(tmp_path: Path) -> None:
 
 def test_interface_asgi2() -> None:
     with serve("raw:ASGI2App", "--interface", "asgi2") as sp:
-        assert httpx.get(sp.url + "/x").text == "asgi2 /x"
+        assert httpx.get(sp.url + "/x").text == "asgi2 /x 2.0"  # the version the spec gives ASGI 2 apps
 
 
 def test_uds(tmp_path: Path) -> None:

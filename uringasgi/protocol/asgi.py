@@ -453,6 +453,7 @@ class Dispatcher:
         state: dict[str, Any] | None = None,
         proxy_headers: bool = False,
         forwarded_style: str = "x-forwarded",
+        asgi_version: str = "3.0",
         trusted: Any = None,
         limit_concurrency: int | None = None,
         access: AccessLog,
@@ -470,6 +471,7 @@ class Dispatcher:
         self.state = state if state is not None else {}
         self.proxy_headers = proxy_headers
         self.rfc7239 = forwarded_style == "forwarded"
+        self.asgi_version = asgi_version
         self.trusted = trusted
         self.limit = limit_concurrency
         self.access = access
@@ -501,7 +503,7 @@ class Dispatcher:
             self.raw_root,
             self.state,
             self.extensions,
-            {"version": "3.0", "spec_version": "2.4"},
+            {"version": self.asgi_version, "spec_version": "2.4"},
             Cycle,
             self,
             self.ring_addr,

@@ -237,7 +237,8 @@ class ASGI2App:
 
     async def __call__(self, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"asgi2 " + self.scope["path"].encode()})
+        body = f"asgi2 {self.scope['path']} {self.scope['asgi']['version']}".encode()
+        await send({"type": "http.response.body", "body": body})
 
 
 class _NotAnException(BaseException):
