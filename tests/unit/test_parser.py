@@ -86,6 +86,8 @@ KNOWN = {
     "if-range": lib.UA_HK_IF_RANGE,
     "if-none-match": lib.UA_HK_IF_NONE_MATCH,
     "if-modified-since": lib.UA_HK_IF_MODIFIED_SINCE,
+    "if-match": lib.UA_HK_IF_MATCH,
+    "if-unmodified-since": lib.UA_HK_IF_UNMODIFIED_SINCE,
     "origin": lib.UA_HK_ORIGIN,
     "x-forwarded-for": lib.UA_HK_X_FORWARDED_FOR,
     "x-forwarded-proto": lib.UA_HK_X_FORWARDED_PROTO,

@@ -1,5 +1,6 @@
 /* Byte-level pieces that parser.c (what clients send) and h1.c (what apps send) share: unaligned loads, the
- * case-blind compare with a lowercase literal, and the field-value byte class (RFC 9110 5.5). Internal to
+ * case-blind compare with a lowercase literal, the walk over a list value's elements, and the field-value
+ * byte class (RFC 9110 5.5). Internal to
  * the C sources; the bindings do not see it. */
 #ifndef UA_BYTES_H
 #define UA_BYTES_H
@@ -48,6 +49,22 @@ static inline int name_is(const uint8_t *p, const char *lit, size_t n)
         if ((p[i] | 0x20) != (uint8_t)lit[i])
             return 0;
     return 1;
+}
+
+/* The next element of a comma-separated list value from *i on (RFC 9110 5.6.1), without the spaces and
+ * tabs around it: its start, and its length in *len (0 for an empty element); *i moves past its comma. */
+static inline size_t ua_next_element(const uint8_t *v, size_t n, size_t *i, size_t *len)
+{
+    size_t s = *i, e;
+    while (*i < n && v[*i] != ',')
+        ++*i;
+    e = (*i)++;
+    while (s < e && (v[s] == ' ' || v[s] == '\t'))
+        s++;
+    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+        e--;
+    *len = e - s;
+    return s;
 }
 
 /* A value byte: VCHAR, obs-text, SP or HTAB, so any byte but the other controls and DEL. */

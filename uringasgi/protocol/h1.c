@@ -365,22 +365,6 @@ static void put_u64(struct wr *w, uint64_t v, int base)
     put(w, tmp + i, sizeof tmp - (size_t)i);
 }
 
-/* The next element of a comma-separated list value from *i on (RFC 9110 5.6.1), without the spaces and tabs
- * around it: its start, its length in *len; *i moves past its comma. Elements may be empty. */
-static size_t next_element(const char *v, size_t n, size_t *i, size_t *len)
-{
-    size_t s = *i, e;
-    while (*i < n && v[*i] != ',')
-        ++*i;
-    e = (*i)++;
-    while (s < e && (v[s] == ' ' || v[s] == '\t'))
-        s++;
-    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-        e--;
-    *len = e - s;
-    return s;
-}
-
 /* Is the element v[s..s+len) (checked value bytes, as name_is needs) the lowercase token, in any case? */
 static int element_is(const char *v, size_t s, size_t len, const char *tok)
 {
@@ -391,7 +375,7 @@ static int element_is(const char *v, size_t s, size_t len, const char *tok)
 static int has_token(const char *v, size_t n, const char *tok)
 {
     for (size_t i = 0, len; i < n;) {
-        size_t s = next_element(v, n, &i, &len);
+        size_t s = ua_next_element((const uint8_t *)v, n, &i, &len);
         if (element_is(v, s, len, tok))
             return 1;
     }
@@ -414,7 +398,7 @@ static void te_codings(const char *v, size_t n, struct app_headers *a)
 {
     a->has_te = 1;
     for (size_t i = 0, len; i < n;) {
-        size_t s = next_element(v, n, &i, &len);
+        size_t s = ua_next_element((const uint8_t *)v, n, &i, &len);
         if (len == 0)
             continue;
         a->te_last_chunked = element_is(v, s, len, "chunked");

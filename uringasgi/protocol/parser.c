@@ -259,7 +259,7 @@ static int known_id(const uint8_t *p, size_t n)
     case 7:
         K("upgrade", UA_HK_UPGRADE) K("referer", UA_HK_REFERER) K("trailer", UA_HK_TRAILER) break;
     case 8:
-        K("if-range", UA_HK_IF_RANGE) break;
+        K("if-range", UA_HK_IF_RANGE) K("if-match", UA_HK_IF_MATCH) break;
     case 9:
         K("forwarded", UA_HK_FORWARDED) K("x-real-ip", UA_HK_X_REAL_IP) break;
     case 10:
@@ -279,6 +279,8 @@ static int known_id(const uint8_t *p, size_t n)
     case 17:
         K("transfer-encoding", UA_HK_TRANSFER_ENCODING) K("if-modified-since", UA_HK_IF_MODIFIED_SINCE)
         K("x-forwarded-proto", UA_HK_X_FORWARDED_PROTO) K("sec-websocket-key", UA_HK_SEC_WEBSOCKET_KEY) break;
+    case 19:
+        K("if-unmodified-since", UA_HK_IF_UNMODIFIED_SINCE) break;
     case 21:
         K("sec-websocket-version", UA_HK_SEC_WEBSOCKET_VERSION) break;
     case 22:
@@ -334,22 +336,11 @@ typedef int (*elem_fn)(struct ua_head *h, const uint8_t *p, size_t n, void *arg)
 
 static int each_elem(struct ua_head *h, const uint8_t *p, size_t n, elem_fn fn, void *arg)
 {
-    size_t i = 0;
-    while (i <= n) {
-        size_t s = i;
-        while (i < n && p[i] != ',')
-            i++;
-        size_t e = i;
-        while (s < e && (p[s] == ' ' || p[s] == '\t'))
-            s++;
-        while (e > s && (p[e - 1] == ' ' || p[e - 1] == '\t'))
-            e--;
-        if (e > s) {
-            int r = fn(h, p + s, e - s, arg);
-            if (r)
-                return r;
-        }
-        i++;
+    for (size_t i = 0, len; i < n;) {
+        size_t s = ua_next_element(p, n, &i, &len);
+        int r = len ? fn(h, p + s, len, arg) : 0;
+        if (r)
+            return r;
     }
     return 0;
 }
@@ -586,6 +577,7 @@ static const struct {
     [3] = {"referer", 7, UA_HK_REFERER},
     [5] = {"trailer", 7, UA_HK_TRAILER},
     [7] = {"origin", 6, UA_HK_ORIGIN},
+    [9] = {"if-match", 8, UA_HK_IF_MATCH},
     [11] = {"accept", 6, UA_HK_ACCEPT},
     [15] = {"expect", 6, UA_HK_EXPECT},
     [17] = {"content-length", 14, UA_HK_CONTENT_LENGTH},

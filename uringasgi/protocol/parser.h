@@ -53,7 +53,9 @@
 #define UA_HK_TE 29
 #define UA_HK_TRAILER 30
 #define UA_HK_CONTENT_ENCODING 31
-#define UA_HK_COUNT 32
+#define UA_HK_IF_MATCH 32
+#define UA_HK_IF_UNMODIFIED_SINCE 33
+#define UA_HK_COUNT 34
 
 /* head.flags */
 #define UA_F_KEEP_ALIVE 1        /* the connection may be reused after this message (version + Connection) */

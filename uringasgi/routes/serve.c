@@ -211,13 +211,8 @@ int ua_routes_dispatch(struct ua_ring *r, struct ua_conn *c, const uint8_t *buf)
     known(h, buf, UA_HK_IF_NONE_MATCH, &q.if_none_match, &q.if_none_match_len);
     known(h, buf, UA_HK_IF_MODIFIED_SINCE, &q.if_modified_since, &q.if_modified_since_len);
     known(h, buf, UA_HK_ACCEPT_ENCODING, &q.accept_encoding, &q.accept_encoding_len);
-    /* If-Match and If-Unmodified-Since are rare enough to have no index slot: the few field names are
-     * walked, by length first. */
-    for (uint32_t i = 0; i < h->n_headers; i++) {
-        const struct ua_header *f = &h->headers[i];
-        if (f->name_len == 8 || f->name_len == 19)
-            ua_static_req_header(&q, buf + f->name_off, f->name_len, buf + f->value_off, f->value_len);
-    }
+    known(h, buf, UA_HK_IF_MATCH, &q.if_match, &q.if_match_len);
+    known(h, buf, UA_HK_IF_UNMODIFIED_SINCE, &q.if_unmodified_since, &q.if_unmodified_since_len);
     /* h1 closes after answering while a body still waits behind a 100 Continue (RFC 9110 10.1.1). */
     q.keep_alive = !c->h1.must_close && !((h->flags & UA_F_HAS_BODY) && (h->flags & UA_F_EXPECT_CONTINUE));
     q.http_minor = h->minor;

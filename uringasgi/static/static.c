@@ -581,6 +581,15 @@ static int precondition_failed(const struct ua_static_req *req, const struct rep
            r->e->mtime > t;
 }
 
+/* The end of a 304, 412 or 416: the head is all there is, so the file's entry goes back now. */
+static int no_body(struct ua_static *m, const struct ua_static_req *req, struct rep *r, struct writer *w,
+                   struct ua_static_plan *out)
+{
+    head_end(w, req);
+    ua_static_cache_put(&m->cache, r->e);
+    return finish(w, out);
+}
+
 static int not_modified(const struct ua_static_req *req, const struct rep *r)
 {
     if (req->if_none_match_len) /* section 13.2.2: when present, If-Modified-Since is not evaluated */
@@ -600,17 +609,13 @@ static int respond(struct ua_static *m, const struct ua_static_req *req, int hea
         plan_init(out, 412);
         status_line(w, 412);
         PUTS(w, "content-length: 0\r\n");
-        head_end(w, req);
-        ua_static_cache_put(&m->cache, r->e);
-        return finish(w, out);
+        return no_body(m, req, r, w, out);
     }
     if (not_modified(req, r)) {
         plan_init(out, 304);
         status_line(w, 304);
         rep_headers(m, r, vary, w);
-        head_end(w, req);
-        ua_static_cache_put(&m->cache, r->e);
-        return finish(w, out);
+        return no_body(m, req, r, w, out);
     }
     if (req->range_len && !head_only &&
         (!req->if_range_len ||
@@ -623,9 +628,7 @@ static int respond(struct ua_static *m, const struct ua_static_req *req, int hea
         put_u64(w, r->size);
         PUTS(w, "\r\ncontent-length: 0\r\n");
         rep_headers(m, r, vary, w);
-        head_end(w, req);
-        ua_static_cache_put(&m->cache, r->e);
-        return finish(w, out);
+        return no_body(m, req, r, w, out);
     }
     uint64_t len = r->size;
     if (kind == UA_RANGE_ONE) {
