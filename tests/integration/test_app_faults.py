@@ -135,3 +135,26 @@ def test_a_request_with_a_fragment_is_refused(faulty) -> None:
     assert status == 400
     s.close()
     assert httpx.get(faulty.url + "/a").text == "ok"
+
+
+def test_a_fault_of_the_server_ends_its_own_request_and_not_the_others_in_its_batch() -> None:
+    """Requests that arrive together are handled as one batch. A fault of the server's own code while handling
+    one of them (planted by the app module, see apps/server_fault.py) gets that request a 500, logged with
+    its traceback, and the requests after it in the batch are answered as usual."""
+    with serve("server_fault:app") as sp:
+        blocker = connect(sp.port)
+        blocker.sendall(b"GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.2)  # the worker is now inside /block: what comes next waits for it, and comes together
+        faulty, fine = connect(sp.port), connect(sp.port)
+        faulty.sendall(b"POST /a HTTP/1.1\r\nHost: x\r\nx-plant-fault: 1\r\nContent-Length: 1\r\n\r\na")
+        time.sleep(0.05)
+        fine.sendall(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nb")
+        assert read_response(blocker)[2] == b"got "
+        status, _, body, _ = read_response(faulty)
+        assert (status, body) == (500, b"Internal Server Error")
+        assert closed_by_peer(faulty, timeout=5)
+        status, _, body, _ = read_response(fine)
+        assert (status, body) == (200, b"got b")
+        assert sp.wait_for("Exception in the server while handling a request")
+        assert "RuntimeError: planted fault" in sp.output
+        assert httpx.get(sp.url).text == "got "  # the worker goes on

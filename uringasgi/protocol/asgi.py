@@ -411,7 +411,6 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
 
     def _app_ended_badly(self, exc: BaseException | None) -> None:
         """The app raised, or returned without completing its response."""
-        disp = self.disp
         if exc is not None and not isinstance(exc, asyncio.CancelledError):
             if _after_disconnect(exc):
                 # send() raised because the client went away and the app let that out (Starlette turns it
@@ -420,22 +419,26 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
             else:
                 error_logger.error("Exception in ASGI application", exc_info=exc)
         if not self.complete:
-            if self.head_sent:
-                lib.ua_conn_close(disp.ring, self.conn)
-                self.complete = True
-                if disp.cycles.get(self.conn) is self:
-                    del disp.cycles[self.conn]
-            elif not self.disconnected:
-                if exc is None:
-                    error_logger.error("ASGI callable returned without completing response.")
-                self.head_sent = True
-                self.status = 500
-                _respond(disp.ring_addr, self.conn, 500, ERROR_HEADERS, ERROR_500, 0)
-                self._finish()
-            else:
-                self.complete = True
-                if disp.cycles.get(self.conn) is self:
-                    del disp.cycles[self.conn]
+            if exc is None and not self.head_sent and not self.disconnected:
+                error_logger.error("ASGI callable returned without completing response.")
+            self.abandon()
+
+    def abandon(self) -> None:
+        """End a response that will not be completed: a 500 if nothing was sent, else close the connection."""
+        if self.complete:
+            return
+        disp = self.disp
+        if not self.head_sent and not self.disconnected:
+            self.head_sent = True
+            self.status = 500
+            _respond(disp.ring_addr, self.conn, 500, ERROR_HEADERS, ERROR_500, 0)
+            self._finish()
+            return
+        if self.head_sent:
+            lib.ua_conn_close(disp.ring, self.conn)
+        self.complete = True
+        if disp.cycles.get(self.conn) is self:
+            del disp.cycles[self.conn]
 
 
 class Dispatcher:
@@ -533,44 +536,59 @@ class Dispatcher:
         while i < count:
             kind, conn, payload, flags = batch[i]
             i += 1
-            if kind == EV_SUSPENDED:
-                self.carry(*payload)
-                continue
-            if kind == EV_REQUEST:
-                cycle = payload
-                # A request with no body and no proxy headers needs on_request only for the flags of
-                # this worker (the access log's time, the concurrency limit).
-                if (flags & F_NEEDS_LOOK or self.look_all) and not self.on_request(cycle, flags):
+            # A fault of the server's own while handling one event ends that request, not the batch: the
+            # events after it are other clients' requests.
+            try:
+                if kind == EV_SUSPENDED:
+                    self.carry(*payload)
                     continue
-                # The body that came in with the head is handed over before the app's first step, so an
-                # app that reads it at once (a POST) finishes in that step instead of suspending into a task.
-                while not cycle.body_done and i < count:
-                    kind, next_conn, payload, _ = batch[i]
-                    if next_conn != conn:
-                        break
-                    if kind == EV_BODY:
-                        cycle.on_body(payload)
-                    elif kind == EV_BODY_END:
-                        cycle.on_body_end()
-                    else:
-                        break
-                    i += 1
-                self.start(cycle)
-                continue
-            cycle = cycles.get(conn)
-            if cycle is None:
-                continue
-            if kind == EV_BODY:
-                cycle.on_body(payload)
-            elif kind == EV_BODY_END:
-                cycle.on_body_end()
-            elif kind == EV_DISCONNECT:
-                cycle.on_disconnect()
-                del cycles[conn]
-            elif kind == EV_WRITABLE:
-                w = cycle.writable
-                if w is not None and not w.done():
-                    w.set_result(None)
+                if kind == EV_REQUEST:
+                    cycle = payload
+                    # A request with no body and no proxy headers needs on_request only for the flags of
+                    # this worker (the access log's time, the concurrency limit).
+                    if (flags & F_NEEDS_LOOK or self.look_all) and not self.on_request(cycle, flags):
+                        continue
+                    # The body that came in with the head is handed over before the app's first step, so
+                    # an app that reads it at once (a POST) finishes in that step instead of suspending.
+                    while not cycle.body_done and i < count:
+                        kind, next_conn, payload, _ = batch[i]
+                        if next_conn != conn:
+                            break
+                        if kind == EV_BODY:
+                            cycle.on_body(payload)
+                        elif kind == EV_BODY_END:
+                            cycle.on_body_end()
+                        else:
+                            break
+                        i += 1
+                    self.start(cycle)
+                    continue
+                cycle = cycles.get(conn)
+                if cycle is None:
+                    continue
+                if kind == EV_BODY:
+                    cycle.on_body(payload)
+                elif kind == EV_BODY_END:
+                    cycle.on_body_end()
+                elif kind == EV_DISCONNECT:
+                    cycle.on_disconnect()
+                    del cycles[conn]
+                elif kind == EV_WRITABLE:
+                    w = cycle.writable
+                    if w is not None and not w.done():
+                        w.set_result(None)
+            except Exception as exc:
+                self._fault(conn, exc)
+
+    def _fault(self, conn: int, exc: Exception) -> None:
+        """The server's own code raised while handling an event of `conn`: its request ends as an app's
+        fault would end it (a 500, or a close once the head has gone), and the error is logged."""
+        error_logger.error("Exception in the server while handling a request", exc_info=exc)
+        cycle = self.cycles.get(conn)
+        if cycle is not None:
+            cycle.abandon()
+        else:
+            lib.ua_conn_close(self.ring, conn)
 
     def on_request(self, cycle: Cycle, flags: int) -> bool:
         """A request's cycle (made and put in `cycles` by C): False when it was answered here (503)."""
@@ -602,8 +620,8 @@ class Dispatcher:
 
     def carry(self, cycle: Cycle, coro: Any, first: tuple[Any, Any]) -> None:
         """An app that suspended in its first step goes on as a task."""
-        self.running += 1
         carry_on(self.loop, coro, first, cycle.app_done)
+        self.running += 1  # after: had carry_on raised, no task would ever count it down
 
     def _forwarded(
         self, headers: list[tuple[bytes, bytes]], scheme: str, client: tuple[str, int] | None
