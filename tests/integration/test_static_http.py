@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import brotli
 import httpx
 import pytest
+from rawhttp import read_response
 
 HERE = pathlib.Path(__file__).resolve().parent
 T0 = 1_700_000_000
@@ -310,6 +311,31 @@ def test_pipelined_static_and_app_requests_answer_in_order(srv: Server) -> None:
     first = data.index(b"\r\n\r\n0123456789HTTP/1.1")
     app = data.index(b"app: GET /api/x", first)
     assert data.index(b"content-range: bytes 0-1/10", app) < data.index(b"404 Not Found\n", app)
+
+
+def test_a_client_that_pipelines_and_reads_nothing_holds_a_few_files_not_one_per_request(
+    tmp_path: pathlib.Path,
+) -> None:
+    """300 pipelined requests for a 1 MiB file, and the client reads nothing for a while: the server parses
+    the next request only as the output drains, so it holds a few open files for this client, not one per
+    request (nginx too answers a pipeline one request at a time). Then every response arrives whole, though
+    the client shut its side after sending."""
+    data = os.urandom(1 << 20)
+    (tmp_path / "big.bin").write_bytes(data)
+    with server([("/s", tmp_path)]) as srv:
+        host, port = srv.url.removeprefix("http://").split(":")
+        fds = pathlib.Path(f"/proc/{srv.proc.pid}/fd")
+        with socket.create_connection((host, int(port)), timeout=20) as s:
+            before = len(list(fds.iterdir()))
+            s.sendall(b"GET /s/big.bin HTTP/1.1\r\nHost: x\r\n\r\n" * 300)
+            s.shutdown(socket.SHUT_WR)  # a half-close: the requests already sent are still answered
+            time.sleep(1.0)
+            assert len(list(fds.iterdir())) - before <= 4
+            leftover = bytearray()
+            for _ in range(300):
+                status, _, body, leftover = read_response(s, leftover)
+                assert (status, len(body)) == (200, len(data)) and body == data
+            assert not leftover and s.recv(1) == b""  # then the server closes
 
 
 def test_one_gib_file_checksummed(tmp_path: pathlib.Path) -> None:

@@ -427,12 +427,24 @@ static int can_parse(const struct ua_conn *c)
     return !((c->flags & C_HELD) && (c->flags & C_BODY_PAUSED));
 }
 
+/* Between requests, the next head is parsed only while the output queued for the client is under the
+ * high-water mark. A client that pipelines requests and reads nothing would otherwise have every response
+ * queued at once: those answered in C (static files) are made at parse time, each holding its memory and
+ * a file descriptor. send_progress() resumes parsing at the low-water mark. */
+static int output_gated(struct ua_ring *r, struct ua_conn *c)
+{
+    if ((c->flags & C_HELD) || c->out_bytes < r->cfg.out_high_water)
+        return 0;
+    c->flags |= C_OUT_GATED;
+    return 1;
+}
+
 /* Feed h1 from buf until it wants more bytes, waits for a response, fails, or the batch is full. Returns
  * the bytes consumed; *ref is set when an event points into buf (in_place: buf outlives the batch). */
 static uint32_t feed(struct ua_ring *r, struct ua_conn *c, uint8_t *buf, uint32_t len, int in_place, int *ref)
 {
     uint32_t pos = 0;
-    while (can_parse(c)) {
+    while (can_parse(c) && !output_gated(r, c)) {
         if (ua_room(r) < ROOM_FEED) {
             if (!ua_linked(&c->qlink))
                 ua_list_add_tail(&r->parse_q, &c->qlink);
@@ -491,7 +503,7 @@ static void feed_in(struct ua_ring *r, struct ua_conn *c)
     if (c->in_len && can_parse(c))
         in_consume(r, c, feed(r, c, c->in, c->in_len, 0, &ref));
     /* After the client's EOF, what is left unparsed with no request made of it never will be one. */
-    if ((c->flags & C_PEER_EOF) && !(c->flags & (C_HELD | C_CLOSING | C_LINGER | C_UPGRADED)) &&
+    if ((c->flags & C_PEER_EOF) && !(c->flags & (C_HELD | C_CLOSING | C_LINGER | C_UPGRADED | C_OUT_GATED)) &&
         !ua_linked(&c->qlink)) {
         conn_close_graceful(r, c);
         return;
@@ -571,7 +583,7 @@ void ua_on_recv(struct ua_ring *r, uint64_t ud, int res, uint32_t flags)
                 ua_list_add_tail(&r->eof_q, &c->elink);
             else if (c->flags & C_HELD)
                 conn_abort(r, c, 0); /* its app has had its step and still works: the client is gone */
-            else if (ua_linked(&c->qlink)) {
+            else if (ua_linked(&c->qlink) || (c->flags & C_OUT_GATED)) {
                 /* requests wait to be parsed: feed_in closes once none is left */
             } else if (c->out_head || (c->flags & C_SENDING))
                 conn_close_graceful(r, c);

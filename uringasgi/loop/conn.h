@@ -29,6 +29,7 @@
 #define C_HAS_BODY 0x8000      /* the held request has a body: BODY_END is owed */
 #define C_LOOPBACK 0x10000     /* the peer is 127.0.0.0/8 or ::1 (send.c: no SEND_ZC by default) */
 #define C_NONBLOCK 0x20000     /* the socket is O_NONBLOCK (sendfile.c) */
+#define C_OUT_GATED 0x40000    /* the next request head waits until the output queue drains (conn.c feed) */
 
 /* timer kinds (timer.c) */
 #define T_NONE 0

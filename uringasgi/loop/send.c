@@ -241,10 +241,16 @@ void send_progress(struct ua_ring *r, struct ua_conn *c, uint64_t n)
         out_retire(o);
     }
     timer_set(r, c, T_WRITE, 1);
-    if ((c->flags & C_WANT_WR) && c->out_bytes <= r->cfg.out_low_water) {
+    if (c->out_bytes > r->cfg.out_low_water)
+        return;
+    if (c->flags & C_WANT_WR) {
         c->flags &= ~(uint32_t)C_WANT_WR;
         if (c->flags & C_HELD)
             conn_notify(r, c, C_NOTIFY_WR);
+    }
+    if (c->flags & C_OUT_GATED) { /* the next pipelined head may be parsed now (conn.c feed) */
+        c->flags &= ~(uint32_t)C_OUT_GATED;
+        conn_input_resume(r, c);
     }
 }
 
