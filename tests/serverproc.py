@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -63,12 +64,25 @@ def serve(
     cwd: str = APPS_DIR,
     ready: bool = True,
     timeout: float = 30.0,
+    nofile: int | None = None,
 ) -> Iterator[ServerProc]:
-    """`uringasgi APP --port 0 ARGS`; yields once it says where it listens (unless ready=False)."""
+    """`uringasgi APP --port 0 ARGS`; yields once it says where it listens (unless ready=False). With
+    nofile, the server starts with that limit on open files, soft and hard."""
     cmd = [uringasgi_exe(), app, "--host", "127.0.0.1", "--port", "0", *args]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+
+    def limit() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
     proc = subprocess.Popen(
-        cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd,
+        cwd=cwd,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=limit if nofile is not None else None,
     )
     sp = ServerProc(proc)
 

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import random
+import resource
 import signal
 import socket
 import sys
@@ -86,6 +87,20 @@ def ring_config(config: Config, keep: list[Any]) -> Any:
     return rc
 
 
+def raise_fd_limit() -> None:
+    """The soft limit on open files goes up to the hard one (what nginx's worker_rlimit_nofile is for, and
+    Go's runtime does by itself): a worker holds a descriptor per connection and per cached static file, and
+    1024, a common soft default, is soon reached."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20  # an infinite soft limit is refused
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ValueError, OSError) as exc:
+        error_logger.debug("The open files limit stays at %d: %s", soft, exc)
+
+
 def install_routes(ring: Any, config: Config) -> Any:
     """Static mounts (--static) on the ring, answered in C; returns what must live as long as the ring."""
     if not config.static:
@@ -93,12 +108,16 @@ def install_routes(ring: Any, config: Config) -> Any:
     from uringasgi.routes import Attached, RouteKind, Router
     from uringasgi.static import StaticMount, StaticSettings, parse_static_spec
 
+    # Each mount's open-file cache holds up to one descriptor per entry: together they keep to a quarter of
+    # the worker's limit, so that connections have the rest.
+    fds = resource.getrlimit(resource.RLIMIT_NOFILE)[0] // (4 * len(config.static))
     settings = StaticSettings(
         index=config.static_index,
         max_age=config.static_max_age,
         fallthrough=config.static_fallthrough,
         dotfiles=config.static_dotfiles,
         compress=config.static_compress,
+        cache_entries=max(16, min(StaticSettings.cache_entries, fds)),
     )
     router = Router()
     mounts = []
@@ -135,6 +154,7 @@ class Server:
 
     def run(self) -> int:
         config = self.config
+        raise_fd_limit()
         keep: list[Any] = []
         out = ffi.new("struct ua_ring **")
         rc = lib.ua_ring_new(ring_config(config, keep), out)

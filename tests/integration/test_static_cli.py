@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -79,3 +80,48 @@ def test_static_hits_are_in_the_access_log(site: Path) -> None:
         assert sp.wait_for('"GET /s/sub/page.txt HTTP/1.1" 200 OK')
         assert sp.wait_for('"GET /s/nothing-here HTTP/1.1" 404 Not Found')
         assert sp.wait_for('"GET /app-route HTTP/1.1" 200 OK')
+
+
+def _files(root: Path, n: int) -> dict[str, bytes]:
+    """n files of 10 kB (over the 8 KiB up to which the cache keeps a body in memory, not its descriptor)."""
+    root.mkdir()
+    made = {}
+    for i in range(n):
+        made[f"f{i}.bin"] = body = bytes([i % 251]) * 10_000
+        (root / f"f{i}.bin").write_bytes(body)
+    return made
+
+
+def test_each_mount_caches_descriptors_within_its_share_of_the_open_files_limit(tmp_path: Path) -> None:
+    """At a limit of 128 open files (soft and hard), each of two mounts keeps at most 16 descriptors (an
+    eighth of the limit, and no fewer than 16): 300 files are served whole, and after them the worker holds
+    about the same descriptors as before, where the first mount's cache alone used to fill the limit."""
+    a, b = _files(tmp_path / "a", 150), _files(tmp_path / "b", 150)
+    args = ("--static", f"/a={tmp_path / 'a'}", "--static", f"/b={tmp_path / 'b'}")
+    with serve("raw:hello", *args, nofile=128) as sp, httpx.Client(base_url=sp.url) as client:
+        fds = Path(f"/proc/{sp.proc.pid}/fd")
+        assert client.get("/").status_code == 200
+        before = len(list(fds.iterdir()))
+        for prefix, files in (("/a/", a), ("/b/", b)):
+            for name, body in files.items():
+                r = client.get(prefix + name)
+                assert (r.status_code, r.content) == (200, body), prefix + name
+        assert len(list(fds.iterdir())) - before <= 2 * 16
+
+
+def test_out_of_descriptors_the_cache_gives_some_back_and_the_file_is_served(tmp_path: Path) -> None:
+    """100 idle connections take most of a limit of 128 open files, and opening a file to cache fails
+    (EMFILE) long before the cache's share is reached: the cache closes descriptors of files no response
+    holds and opens it, where it used to answer 500."""
+    files = _files(tmp_path / "a", 40)
+    with serve("raw:hello", "--static", f"/a={tmp_path / 'a'}", nofile=128) as sp:
+        idle = [socket.create_connection(("127.0.0.1", sp.port)) for _ in range(100)]
+        try:
+            assert httpx.get(sp.url + "/a/f0.bin").status_code == 200  # every idle one is accepted by now
+            with httpx.Client(base_url=sp.url) as client:
+                for name, body in files.items():
+                    r = client.get("/a/" + name)
+                    assert (r.status_code, r.content) == (200, body), name
+        finally:
+            for s in idle:
+                s.close()

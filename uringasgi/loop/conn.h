@@ -44,8 +44,10 @@ struct ua_out {
     uint32_t len;     /* bytes in data (0 for a file range) */
     uint32_t refs;    /* SEND_ZC notifications still owed for this memory */
     uint8_t retired;  /* out of the queue, freed when refs reaches 0 */
-    int file_fd;      /* >= 0: a file range sent by sendfile (sendfile.c); the engine owns the fd */
+    int file_fd;      /* >= 0: a file range sent by sendfile (sendfile.c); the engine owns the fd... */
     uint64_t file_off, file_len;
+    void (*release)(void *owner, void *ref); /* ...unless set: the fd is borrowed, and this gives it back */
+    void *owner, *ref;
     uint8_t data[];
 };
 
@@ -130,6 +132,6 @@ void timer_update(struct ua_ring *r, struct ua_conn *c); /* pick the kind from t
 /* sendfile.c */
 int file_next(const struct ua_out *o);           /* o is a file range, or the piece just before one */
 void file_send(struct ua_ring *r, struct ua_conn *c); /* instead of a send SQE; counts its own op */
-void file_release(struct ua_out *o);             /* closes the range's fd, if any */
+void file_release(struct ua_out *o);             /* closes the range's fd, or gives it back */
 
 #endif

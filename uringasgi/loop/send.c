@@ -68,6 +68,7 @@ struct ua_out *out_new(uint32_t len)
     o->retired = 0;
     o->file_fd = -1;
     o->file_off = o->file_len = 0;
+    o->release = NULL;
     return o;
 }
 

@@ -22,7 +22,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <stdlib.h>
@@ -185,6 +184,12 @@ static struct ua_out *piece(const uint8_t *data, uint64_t len)
     return o;
 }
 
+/* A file piece's release: its cache entry goes back to the mount once the range has been sent. */
+static void give_back(void *mount, void *ref)
+{
+    ua_static_release(mount, ref);
+}
+
 int ua_routes_dispatch(struct ua_ring *r, struct ua_conn *c, const uint8_t *buf)
 {
     struct ua_routes *rt = r->routes;
@@ -236,29 +241,32 @@ int ua_routes_dispatch(struct ua_ring *r, struct ua_conn *c, const uint8_t *buf)
 
     /* h1 learns that a response of this length is under way; what it writes is not sent. */
     char unused[256 + sizeof(r->h1set.date)];
+    struct ua_static *mount = rt->mounts[m.target];
     struct ua_out *head = piece(rt->scratch, p.buf_len), *body = NULL;
     int err = head ? 0 : -ENOMEM;
     if (!err && p.body)
         err = (body = piece(p.body, p.body_len)) ? 0 : -ENOMEM;
     if (!err && p.fd >= 0) {
-        int fd = fcntl(p.fd, F_DUPFD_CLOEXEC, 0);
-        err = fd < 0 ? -errno : (body = out_new(0)) ? 0 : -ENOMEM;
+        /* The piece borrows the cached entry's fd, holding the entry until it is retired (no dup). */
+        err = (body = out_new(0)) ? 0 : -ENOMEM;
         if (!err) {
-            body->file_fd = fd;
+            body->file_fd = p.fd;
             body->file_off = (uint64_t)p.file_off;
             body->file_len = p.file_len;
-        } else if (fd >= 0) {
-            close(fd);
+            body->release = give_back;
+            body->owner = mount;
+            body->ref = p.ref;
+            p.ref = NULL;
         }
     }
-    ua_static_release(rt->mounts[m.target], p.ref);
+    ua_static_release(mount, p.ref);
     if (!err)
         err = ua_h1_respond(&c->h1, p.status, NULL, 0, 0, (int64_t)p.content_length, NULL, 0, unused,
                             sizeof(unused));
     if (err < 0) {
         free(head);
-        if (body && body->file_fd >= 0)
-            close(body->file_fd);
+        if (body)
+            file_release(body);
         free(body);
         conn_abort(r, c, err);
         return 1;

@@ -216,12 +216,30 @@ static int64_t slurp(int fd, uint64_t size, uint8_t **out)
     return (int64_t)got;
 }
 
+/* Out of descriptors (the process's limit, which the connections and every mount share): the least
+ * recently used quarter of this cache's entries whose fd no response holds are dropped, closing those fds.
+ * How many were dropped. */
+static uint32_t shed_fds(struct ua_fcache *c)
+{
+    uint32_t want = c->n_entries / 4 + 1, shed = 0;
+    for (struct ua_fentry *e = c->lru_tail, *prev; e && shed < want; e = prev) {
+        prev = e->prev;
+        if (e->fd >= 0 && e->refs == 1) {
+            drop(c, e);
+            shed++;
+        }
+    }
+    return shed;
+}
+
 /* Fill e from a fresh openat2 of its key. 0, or -errno for failures that are not a plain miss. */
 static int load(struct ua_fcache *c, struct ua_fentry *e)
 {
     struct stat st;
     c->opens++;
     int fd = open_beneath(c->dirfd, e->key);
+    if ((fd == -EMFILE || fd == -ENFILE) && shed_fds(c))
+        fd = open_beneath(c->dirfd, e->key);
     if (fd < 0) {
         if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM || fd == -EINTR || fd == -EAGAIN)
             return fd;

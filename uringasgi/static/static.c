@@ -58,6 +58,7 @@ struct ua_static {
     uint32_t index_len;
     char fixed[96]; /* "accept-ranges: bytes\r\n" and cache-control, on every file response */
     uint32_t fixed_len;
+    int freed;      /* ua_static_free came while plans were held: the last release frees the mount */
 };
 
 int ua_static_new(const struct ua_static_config *cfg, struct ua_static **out)
@@ -104,6 +105,12 @@ void ua_static_free(struct ua_static *m)
     if (!m)
         return;
     ua_static_cache_fini(&m->cache);
+    /* An engine's file piece may still hold an entry (it borrows the entry's fd until the piece is sent
+     * or dropped), and the ring that holds it may be freed after the mount. */
+    if (m->cache.held) {
+        m->freed = 1;
+        return;
+    }
     close(m->dirfd);
     free(m);
 }
@@ -126,8 +133,13 @@ int ua_static_compressible(const uint8_t *name, uint32_t len)
 
 void ua_static_release(struct ua_static *m, void *ref)
 {
-    if (ref)
-        ua_static_cache_put(&m->cache, ref);
+    if (!ref)
+        return;
+    ua_static_cache_put(&m->cache, ref);
+    if (m->freed && !m->cache.held) {
+        m->freed = 0;
+        ua_static_free(m);
+    }
 }
 
 /* The request fields a file response reads: each name's value span in struct ua_static_req. */

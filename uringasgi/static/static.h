@@ -82,6 +82,7 @@ struct ua_static_stats {
 struct ua_static;
 
 int ua_static_new(const struct ua_static_config *cfg, struct ua_static **out);
+/* With plans still held, the mount goes when the last of them is released. */
 void ua_static_free(struct ua_static *m);
 /* Keep a request header if it is one serve() reads (names lowercase). Returns 1 if kept, 0 if not. */
 int ua_static_req_header(struct ua_static_req *req, const uint8_t *name, uint32_t name_len,
