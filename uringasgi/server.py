@@ -193,6 +193,7 @@ class Server:
         limit = self.max_requests
         if limit is not None and self.requests >= limit and not self.should_exit.is_set():
             error_logger.warning("Maximum request limit of %d exceeded. Terminating process.", limit)
+            self._beat(b"D")  # the supervisor hands this worker's listener to a new one while it drains
             self.should_exit.set()
 
     async def serve(self, ring: Any, routes: Any = None) -> int:
@@ -272,7 +273,8 @@ class Server:
         """Let in-flight requests finish and connections close, for at most --timeout-graceful-shutdown s.
 
         Every further response closes its connection (ua_ring_drain), so a busy keep-alive client gets its
-        answer and reconnects elsewhere; an idle one is closed by its keep-alive timer.
+        answer and reconnects elsewhere; an idle one is closed within a second. Past the timeout the requests'
+        tasks are cancelled, and only those: the lifespan task still has its shutdown to run.
         """
         deadline = self.config.timeout_graceful_shutdown
         waited = 0.0
@@ -281,9 +283,8 @@ class Server:
                 error_logger.error(
                     "Cancel %d running request(s), timeout graceful shutdown exceeded", dispatcher.running
                 )
-                for task in asyncio.all_tasks():
-                    if task is not asyncio.current_task():
-                        task.cancel()
+                for task in list(dispatcher.tasks):
+                    task.cancel()
                 break
             await asyncio.sleep(0.05)
             waited += 0.05
@@ -326,8 +327,9 @@ class Server:
         return socket.socket(fileno=fd)
 
     def _beat(self, what: bytes) -> bool:
-        """Tell the supervisor something: "S" standing by, "R" serving, "." the loop still turns."""
-        if self.beat_fd is None or self.should_exit.is_set():
+        """Tell the supervisor something: "S" standing by, "R" serving, "." the loop still turns (draining
+        included: a worker that finishes its requests is alive), "D" draining on its own (max requests)."""
+        if self.beat_fd is None:
             return False
         try:
             os.write(self.beat_fd, what)

@@ -265,6 +265,11 @@ class Supervisor:
             self.ever_ready = True
             self.backoff.pop(w.slot, None)
             self._retire_replaced(w.slot, w)
+        if b"D" in data and not w.retiring and not self.stopping and 0 <= w.slot < len(self.listeners):
+            # --limit-max-requests: the worker drains its requests; its slot is served by another now,
+            # not once it has exited
+            w.retiring = True
+            self._replace(w.slot)
 
     def _retire_replaced(self, slot: int, keep: Worker) -> None:
         """HUP: once a slot's new worker serves, its old ones drain and stop."""
@@ -314,6 +319,7 @@ class Supervisor:
                     "Worker [%d] missed its heartbeat for %.1f s; killing it", w.proc.pid, now - w.last_beat
                 )
                 w.proc.kill()
+                w.last_beat = now  # killed once: the reaper replaces it, and the log says it once
 
     # --- signals -----------------------------------------------------------------------------------
     def _signal(self, sig: int, _frame: Any) -> None:

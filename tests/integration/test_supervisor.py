@@ -132,6 +132,60 @@ def test_sigterm_lets_in_flight_request_finish_and_exits_zero() -> None:
             assert isinstance(r, httpx.Response) and r.status_code == 200
 
 
+def _get_in_thread(url: str, results: list[object]) -> threading.Thread:
+    def get() -> None:
+        try:
+            results.append(httpx.get(url, timeout=30))
+        except httpx.HTTPError as exc:
+            results.append(exc)
+
+    t = threading.Thread(target=get)
+    t.start()
+    return t
+
+
+def test_a_stop_past_its_graceful_timeout_cancels_the_requests_and_lifespan_shutdown_still_runs() -> None:
+    """The request still running when --timeout-graceful-shutdown runs out is cancelled (a 500), and only
+    it: the app's lifespan shutdown (closing its pools, flushing its queues) runs after, as in uvicorn."""
+    for workers in ("1", "2"):
+        with serve("raw:lifespan_ok", "--workers", workers, "--timeout-graceful-shutdown", "1") as sp:
+            results: list[object] = []
+            t = _get_in_thread(sp.url + "/slow", results)
+            time.sleep(0.5)
+            assert sp.stop(signal.SIGTERM) == 0
+            t.join(20)
+            assert "Cancel 1 running request(s)" in sp.output
+            assert "lifespan shutdown ran" in sp.output and "Application shutdown complete" in sp.output
+            assert isinstance(results[0], httpx.Response) and results[0].status_code == 500
+
+
+def test_an_idle_keep_alive_connection_does_not_hold_a_stop() -> None:
+    """A kept-alive connection with nothing in progress is closed within a second of the stop, instead of
+    being waited for until its keep-alive timeout (here 60 s)."""
+    for workers in ("1", "2"):
+        with (
+            serve("raw:hello", "--workers", workers, "--timeout-keep-alive", "60") as sp,
+            httpx.Client() as c,
+        ):
+            assert c.get(sp.url).status_code == 200  # its connection stays open, idle
+            started = time.monotonic()
+            assert sp.stop(signal.SIGTERM) == 0
+            assert time.monotonic() - started < 10
+
+
+def test_a_worker_past_its_max_requests_finishes_the_requests_it_has() -> None:
+    """--limit-max-requests 1: a worker that answered one quick request drains the slow ones it still has
+    (7 s, past the 5 s heartbeat check) and exits; before, the supervisor took the draining worker for a
+    hung one and killed it, and those clients got no response."""
+    with serve("raw:slow", "--workers", "2", "--limit-max-requests", "1") as sp:
+        results: list[object] = []
+        threads = [_get_in_thread(sp.url + f"/?s={secs}", results) for secs in (7, 1) * 4]
+        for t in threads:
+            t.join(40)
+        assert [r.status_code if isinstance(r, httpx.Response) else r for r in results] == [200] * 8
+        assert "missed its heartbeat" not in sp.output
+
+
 def test_ttin_ttou_change_worker_count() -> None:
     with serve("raw:whoami", "--workers", "2") as sp:
         assert len(worker_pids(sp)) == 2

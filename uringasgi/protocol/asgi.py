@@ -483,6 +483,7 @@ class Dispatcher:
         self.look_all = access.needs_time or limit_concurrency is not None  # every request to on_request
         self.cycles: dict[int, Cycle] = {}
         self.running = 0
+        self.tasks: set[asyncio.Task[Any]] = set()  # the apps that suspended, carried on as tasks
         # Each one is advertised because it works: see tests/integration/test_extensions.py.
         self.extensions: dict[str, Any] = {
             "http.response.pathsend": {},
@@ -620,8 +621,10 @@ class Dispatcher:
 
     def carry(self, cycle: Cycle, coro: Any, first: tuple[Any, Any]) -> None:
         """An app that suspended in its first step goes on as a task."""
-        carry_on(self.loop, coro, first, cycle.app_done)
+        task = carry_on(self.loop, coro, first, cycle.app_done)
         self.running += 1  # after: had carry_on raised, no task would ever count it down
+        self.tasks.add(task)  # what a graceful stop past its timeout cancels (server.py _drain)
+        task.add_done_callback(self.tasks.discard)
 
     def _forwarded(
         self, headers: list[tuple[bytes, bytes]], scheme: str, client: tuple[str, int] | None

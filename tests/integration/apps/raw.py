@@ -189,6 +189,8 @@ class Lifespan:
                     print("lifespan shutdown ran", flush=True)
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+        if scope["path"] == "/slow":
+            await asyncio.sleep(10)  # still running when a graceful stop runs out of time
         body = scope["state"].get("greeting", "none").encode()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": body})
