@@ -7,6 +7,7 @@ import signal
 import socket
 
 import httpx
+import pytest
 from serverproc import serve
 
 
@@ -51,7 +52,8 @@ def _exchange(port: int, *requests: bytes) -> int:
 
 
 def test_access_log_default_lines_exactly() -> None:
-    """The default line, word for word as uvicorn writes it: decoded path, query, version, reason phrase."""
+    """The default line, word for word as uvicorn writes it: the path quoted (urllib.parse.quote), the query,
+    version, reason phrase."""
     with serve("raw:status") as sp:
         keep = _exchange(
             sp.port,
@@ -61,7 +63,7 @@ def test_access_log_default_lines_exactly() -> None:
         )
         old = _exchange(sp.port, b"GET /ten HTTP/1.0\r\n\r\n")
         for line in (
-            f'INFO:     127.0.0.1:{keep} - "GET /caf\u00e9?s=404 HTTP/1.1" 404 Not Found\n',
+            f'INFO:     127.0.0.1:{keep} - "GET /caf%C3%A9?s=404 HTTP/1.1" 404 Not Found\n',
             f'INFO:     127.0.0.1:{keep} - "GET /x?s=299 HTTP/1.1" 299 \n',  # no phrase for 299
             f'INFO:     127.0.0.1:{keep} - "HEAD /plain HTTP/1.1" 200 OK\n',
             f'INFO:     127.0.0.1:{old} - "GET /ten HTTP/1.0" 200 OK\n',
@@ -73,17 +75,28 @@ def test_access_log_default_lines_exactly() -> None:
 
 
 def test_access_log_line_of_an_undecodable_path() -> None:
-    """A path whose bytes are not UTF-8 is decoded with U+FFFD for them, as uvicorn does; a path an app put in
-    the scope with a lone surrogate is written escaped, as the log stream writes one; the server goes on."""
+    """A path whose bytes are not UTF-8 is decoded with U+FFFD for them and quoted, as uvicorn does; a path an
+    app put in the scope with a lone surrogate is written with its byte quoted; the server goes on."""
     with serve("raw:status") as sp:
         port = _exchange(sp.port, b"GET /a%FFb?s=200 HTTP/1.1\r\nHost: t\r\n\r\n")
-        line = f'INFO:     127.0.0.1:{port} - "GET /a\ufffdb?s=200 HTTP/1.1" 200 OK\n'
+        line = f'INFO:     127.0.0.1:{port} - "GET /a%EF%BF%BDb?s=200 HTTP/1.1" 200 OK\n'
         assert sp.wait_for(line), (line, sp.output)
     with serve("raw:set_path") as sp:
         port = _exchange(sp.port, b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
-        line = f'INFO:     127.0.0.1:{port} - "GET /set\\udcffpath HTTP/1.1" 200 OK\n'
+        line = f'INFO:     127.0.0.1:{port} - "GET /set%FFpath HTTP/1.1" 200 OK\n'
         assert sp.wait_for(line), (line, sp.output)
         assert httpx.get(sp.url + "/y").status_code == 200
+
+
+@pytest.mark.parametrize("fmt", [(), ("--access-log-format", "%(r)s|%(U)s")])
+def test_a_decoded_line_break_in_the_path_cannot_forge_an_access_line(fmt: tuple[str, ...]) -> None:
+    """%0A in a path is a line break once decoded: the line quotes the path, as uvicorn's does, so a client
+    cannot end its own line and write one of its choosing after it (C's default line, and a custom one)."""
+    with serve("raw:status", *fmt) as sp:
+        _exchange(sp.port, b"GET /a%0AINFO:%20%20%20%20%20forged%0D HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert sp.wait_for("/a%0AINFO%3A%20%20%20%20%20forged%0D")
+        sp.stop()
+        assert not [ln for ln in sp.output.splitlines() if "forged" in ln and "/a%0A" not in ln]
 
 
 def test_no_access_log() -> None:

@@ -21,6 +21,7 @@ import os
 import re
 import time
 from typing import IO, Any
+from urllib.parse import quote
 
 from uringasgi.logs import LevelPrefixFormatter, access_logger
 
@@ -76,6 +77,9 @@ class AccessLog:
         headers: list[tuple[bytes, bytes]],
     ) -> None:
         addr = f"{client[0]}:{client[1]}" if client else "-"
+        # Quoted as uvicorn writes it: the path is percent-decoded, and a decoded %0A written as it is would
+        # end the line and let the client forge the next one (asgi.c log_path does the same).
+        path = quote(path, errors="surrogateescape")
         target = f"{path}?{query.decode('ascii', 'replace')}" if query else path
         if self.fmt is None:
             msg = f'{addr} - "{method} {target} HTTP/{http_version}" {status} {PHRASES.get(status, "")}'

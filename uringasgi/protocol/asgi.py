@@ -35,6 +35,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import quote
 
 from uringasgi import _core
 from uringasgi._core import ffi, lib
@@ -157,6 +158,11 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
     @property
     def path(self) -> str:
         return str(self.scope["path"])
+
+    @property
+    def logged_path(self) -> str:
+        """The path as a log line writes it: quoted, so that a decoded line break cannot forge a line."""
+        return quote(self.path, errors="surrogateescape")
 
     # --- events from C -------------------------------------------------------------------------
     def on_body(self, data: bytes) -> None:
@@ -369,7 +375,7 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
         raise OSError(-rc, f"sending the response failed: {errno.errorcode.get(-rc, rc)}")
 
     def _protocol_error(self, text: str) -> RuntimeError:
-        error_logger.error("%s %s: %s", self.method, self.path, text)
+        error_logger.error("%s %s: %s", self.method, self.logged_path, text)
         return RuntimeError(text)
 
     def _finish(self) -> None:
@@ -415,7 +421,7 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
             if _after_disconnect(exc):
                 # send() raised because the client went away and the app let that out (Starlette turns it
                 # into ClientDisconnect): the client's doing, not an error of the app.
-                error_logger.debug("%s %s: the client disconnected (%r)", self.method, self.path, exc)
+                error_logger.debug("%s %s: the client disconnected (%r)", self.method, self.logged_path, exc)
             else:
                 error_logger.error("Exception in ASGI application", exc_info=exc)
         if not self.complete:
