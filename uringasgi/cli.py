@@ -126,7 +126,7 @@ def _split_header(value: tuple[str, ...]) -> list[tuple[str, str]]:
     "--forwarded-allow-ips",
     default=None,
     envvar=["FORWARDED_ALLOW_IPS", "URINGASGI_FORWARDED_ALLOW_IPS", "UVICORN_FORWARDED_ALLOW_IPS"],
-    help="Comma separated IPs, CIDRs or '*' to trust with proxy headers. [default: 127.0.0.1]",
+    help="Comma separated IPs, CIDRs or '*' to trust with proxy headers. [default: 127.0.0.1,::1]",
 )
 @option("--root-path", default="", help="The ASGI root_path for apps mounted below a URL path.")
 @option("--limit-concurrency", type=int, default=None, help="Requests at once before 503 responses.")
@@ -185,6 +185,8 @@ def _split_header(value: tuple[str, ...]) -> list[tuple[str, str]]:
 def main(ctx: click.Context, /, app: str, **kw: Any) -> None:
     """Run the ASGI application APP ("module:attribute") with uringasgi."""
     for name, feature in NOT_BUILT.items():
+        if name == "ws" and ctx.params["ws"] in ("auto", "none"):
+            continue  # asks for no WebSocket implementation: what there is
         if ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None):
             raise click.UsageError(f"--{name.replace('_', '-')}: {feature} is not built yet in uringasgi")
     if kw.pop("env_file") is not None:

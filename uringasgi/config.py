@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from uringasgi.logs import error_logger
+
 LIFESPAN = ("auto", "on", "off")
 LOOPS = ("auto", "uring", "asyncio", "uvloop", "none")
 HTTP = ("auto", "uring", "h11", "httptools")
@@ -146,10 +148,22 @@ class Config:
             if path not in sys.path:
                 sys.path.insert(0, path)
         app = import_from_string(self.app) if isinstance(self.app, str) else self.app
-        if self.factory:
-            if not callable(app):
-                raise AppImportError(f"--factory: {self.app!r} is not callable")
-            app = app()
+        if not callable(app):
+            raise AppImportError(f"{'--factory: ' if self.factory else ''}{self.app!r} is not callable")
+        # As uvicorn: the app is called with no arguments, and what accepts that is a factory, --factory or
+        # not (an ASGI or WSGI app needs its arguments: the TypeError says it is not one).
+        try:
+            made = app()
+        except TypeError as exc:
+            if self.factory:
+                raise AppImportError(f"Error loading ASGI app factory: {exc}") from None
+        else:
+            if not self.factory:
+                error_logger.warning(
+                    "ASGI app factory detected. Using it, but please consider setting the --factory flag "
+                    "explicitly."
+                )
+            app = made
         interface = resolve_interface(app, self.interface)
         return adapt_interface(app, interface), "2.0" if interface == "asgi2" else "3.0"
 
@@ -199,11 +213,11 @@ def adapt_interface(app: Any, interface: str) -> Callable[..., Any]:
 
 
 class TrustedHosts:
-    """--forwarded-allow-ips: addresses, CIDR networks, or "*"; uvicorn's default is 127.0.0.1."""
+    """--forwarded-allow-ips: addresses, CIDR networks, or "*"; uvicorn's default is 127.0.0.1 and ::1."""
 
     def __init__(self, spec: list[str] | str | None) -> None:
         if spec is None:
-            spec = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+            spec = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
         items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
         self.any = "*" in items
         self.hosts: set[str] = set()

@@ -76,8 +76,10 @@ def ring_config(config: Config, keep: list[Any]) -> Any:
     rc.max_body = config.max_body_size or 0
     rc.out_high_water = 256 * 1024
     rc.out_low_water = 64 * 1024
-    rc.server_header = int(config.server_header)
-    rc.date_header = int(config.date_header)
+    # A --header that names server or date replaces ours, as uvicorn's does for server.
+    named = {name.strip().lower() for name, _ in config.headers}
+    rc.server_header = int(config.server_header and "server" not in named)
+    rc.date_header = int(config.date_header and "date" not in named)
     extra = config.rendered_headers()
     if extra:
         buf = ffi.new("uint8_t[]", extra)

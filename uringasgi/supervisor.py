@@ -424,8 +424,10 @@ class Supervisor:
 
         opts = self.reload or {}
         dirs = [os.path.abspath(d) for d in opts.get("reload_dirs") or [os.getcwd()]]
-        includes = opts.get("reload_includes") or ["*.py"]
-        excludes = [*(opts.get("reload_excludes") or []), ".*", "*.pyc", "__pycache__"]
+        # As uvicorn: --reload-include adds to *.py, which only an explicit --reload-exclude takes away.
+        user_excludes = list(opts.get("reload_excludes") or [])
+        includes = [p for p in ["*.py", *(opts.get("reload_includes") or [])] if p not in user_excludes]
+        excludes = [*user_excludes, ".*", "*.pyc", "__pycache__"]
         error_logger.info("Will watch for changes in these directories: %s", dirs)
 
         def matches(path: str) -> bool:

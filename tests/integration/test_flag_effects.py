@@ -23,6 +23,19 @@ def test_factory_app_dir_and_env_file(tmp_path: Path) -> None:
         assert httpx.get(sp.url).text == "factory loaded"
 
 
+def test_a_factory_given_without_the_flag_is_detected_as_uvicorn_detects_one() -> None:
+    """uvicorn calls the app with no arguments; what accepts that is a factory, and it says so."""
+    with serve("raw:make_app") as sp:
+        assert httpx.get(sp.url).text == "factory unset"
+        assert "ASGI app factory detected. Using it" in sp.output
+
+
+def test_an_app_that_is_not_callable_is_one_clear_line() -> None:
+    with serve("raw:NOT_AN_APP", ready=False) as sp:
+        assert sp.proc.wait(30) != 0
+        assert "'raw:NOT_AN_APP' is not callable" in sp.output and "Traceback" not in sp.output
+
+
 def test_interface_asgi2() -> None:
     with serve("raw:ASGI2App", "--interface", "asgi2") as sp:
         assert httpx.get(sp.url + "/x").text == "asgi2 /x 2.0"  # the version the spec gives ASGI 2 apps
@@ -141,3 +154,23 @@ def test_reload_include_and_exclude(tmp_path: Path) -> None:
         (tmp_path / "greeting.txt").write_text("two")  # included: reload
         assert sp.wait_for("Changes detected in", timeout=15)
         assert "greeting.txt" in sp.output
+        # *.py stays watched beside --reload-include, as in uvicorn
+        time.sleep(1.5)
+        (tmp_path / "app.py").write_text((tmp_path / "app.py").read_text() + "\n")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and "app.py" not in sp.output:
+            time.sleep(0.1)
+        assert "app.py" in sp.output
+
+
+def test_a_header_flag_naming_server_or_date_replaces_ours() -> None:
+    """--header Server:... is the only server header, as in uvicorn; the same for date."""
+    with serve(
+        "raw:hello", "--header", "Server: edge/2", "--header", "date: Thu, 01 Jan 2026 00:00:00 GMT"
+    ) as sp:
+        r = httpx.get(sp.url)
+        assert r.headers.get_list("server") == ["edge/2"]
+        assert r.headers.get_list("date") == ["Thu, 01 Jan 2026 00:00:00 GMT"]
+    with serve("raw:hello", "--header", "X-Edge: 1") as sp:
+        r = httpx.get(sp.url)
+        assert r.headers.get_list("server") == ["uringasgi"] and len(r.headers.get_list("date")) == 1

@@ -138,6 +138,18 @@ def test_unbuilt_features_fail_loudly(argv: list[str]) -> None:
     assert argv[0] in res.output
 
 
+@pytest.mark.parametrize("argv", [["--ws", "none"], ["--ws", "auto"]])
+def test_ws_none_and_auto_ask_for_nothing_unbuilt(parsed: Any, argv: list[str]) -> None:
+    kw, _ = parsed(*argv)
+    assert kw["app"] == "app:app"
+    _, _ = parsed(env={"UVICORN_WS": argv[1]})
+
+
+def test_proxy_headers_are_trusted_from_both_loopbacks_by_default() -> None:
+    t = Config().trusted
+    assert "127.0.0.1" in t and "::1" in t and "192.0.2.1" not in t
+
+
 def test_bad_values_get_one_clear_line() -> None:
     res = CliRunner().invoke(cli.main, ["app:app", "--port", "http"])
     assert res.exit_code == 2 and "'http' is not a valid integer" in res.output

@@ -216,6 +216,9 @@ async def whoami(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": str(os.getpid()).encode()})
 
 
+NOT_AN_APP = 42  # what a typo in APP can name
+
+
 def make_app() -> Any:
     """For --factory: returns the app."""
 
