@@ -207,9 +207,28 @@ def adapt_interface(app: Any, interface: str) -> Callable[..., Any]:
         from asgiref.compatibility import guarantee_single_callable
 
         return guarantee_single_callable(app)  # type: ignore[no-untyped-call,no-any-return]
-    from asgiref.wsgi import WsgiToAsgi
+    return _wsgi_to_asgi(app)
 
-    return WsgiToAsgi(app)  # type: ignore[no-untyped-call]
+
+def _wsgi_to_asgi(wsgi: Any) -> Callable[..., Any]:
+    """asgiref's WSGI adapter, with the WSGI calls in a pool of 10 threads as uvicorn's WSGI middleware has:
+    asgiref's own runs every call in one thread (sync_to_async's thread_sensitive), one request at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import sync_to_async
+    from asgiref.wsgi import WsgiToAsgiInstance
+
+    pool = ThreadPoolExecutor(max_workers=10, thread_name_prefix="WSGI")
+
+    run = WsgiToAsgiInstance.__dict__["run_wsgi_app"].func  # the method under asgiref's sync_to_async
+
+    class Instance(WsgiToAsgiInstance):
+        run_wsgi_app = sync_to_async(run, thread_sensitive=False, executor=pool)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await Instance(wsgi, 100)(scope, receive, send)  # type: ignore[no-untyped-call]
+
+    return app
 
 
 class TrustedHosts:

@@ -233,6 +233,17 @@ def test_flask_app_over_wsgi() -> None:
         assert r.json() == {"hello": "ada", "body": "payload", "q": "1"}
 
 
+def test_wsgi_requests_run_at_the_same_time() -> None:
+    """Three requests that each wait for the other two inside the WSGI app: they run in a pool of threads,
+    as under uvicorn, not one after another in a single thread."""
+    with serve("wsgi_apps:together", "--interface", "wsgi") as sp:
+        results: list[object] = []
+        threads = [_get_in_thread(sp.url, results) for _ in range(3)]
+        for t in threads:
+            t.join(20)
+        assert [r.text if isinstance(r, httpx.Response) else r for r in results] == ["together"] * 3
+
+
 def test_django_app_over_wsgi() -> None:
     with serve("wsgi_apps:django_app", "--interface", "wsgi") as sp:
         r = httpx.get(sp.url + "/hello/grace?q=2")

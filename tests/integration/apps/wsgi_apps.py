@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import django
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
@@ -10,6 +13,21 @@ from django.urls import path
 from flask import Flask, request
 
 flask_app = Flask(__name__)
+
+_three = threading.Barrier(3, timeout=5)
+
+
+def together(environ: dict[str, object], start_response: Any) -> list[bytes]:
+    """Answers once three requests are in it at the same time (a plain WSGI app): one thread for every
+    request would wait here alone until the barrier gives up."""
+    try:
+        _three.wait()
+        status, body = "200 OK", b"together"
+    except threading.BrokenBarrierError:
+        _three.reset()
+        status, body = "500 Internal Server Error", b"alone"
+    start_response(status, [("Content-Type", "text/plain")])
+    return [body]
 
 
 @flask_app.route("/hello/<name>", methods=["GET", "POST"])
