@@ -171,7 +171,12 @@ def _split_header(value: tuple[str, ...]) -> list[tuple[str, str]]:
 @option("--static-max-age", type=int, default=None, help="Cache-Control max-age, seconds, for static files.")
 @option("--static-fallthrough", is_flag=True, default=False, help="A static miss goes to the app, not 404.")
 @option("--static-dotfiles", is_flag=True, default=False, help="Serve files whose names start with '.'.")
-@option("--static-compress", is_flag=True, default=False, help="Brotli on the fly for static text types.")
+@option(
+    "--static-compress",
+    is_flag=True,
+    default=False,
+    help="Brotli on the fly for static text types of 1 KiB to 1 MiB (larger: `uringasgi compress DIR`).",
+)
 @click.version_option(__version__, "--version", prog_name="uringasgi")
 @click.option(
     "--kernel-info",

@@ -125,3 +125,11 @@ def test_out_of_descriptors_the_cache_gives_some_back_and_the_file_is_served(tmp
         finally:
             for s in idle:
                 s.close()
+
+
+def test_the_access_line_of_a_static_hit_is_written_while_only_static_files_are_asked_for(site: Path) -> None:
+    """C answers static hits without a run of the Python loop ending; their lines are written before the
+    engine waits again, not held until an app request comes or the server stops."""
+    with serve("raw:hello", "--static", f"/assets={site}") as sp:
+        assert httpx.get(sp.url + "/assets/app.js?marker=1").status_code == 200
+        assert sp.wait_for('"GET /assets/app.js?marker=1 HTTP/1.1" 200', timeout=5)

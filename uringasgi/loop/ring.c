@@ -635,6 +635,9 @@ int ua_ring_run(struct ua_ring *r, struct ua_event *events, uint32_t cap, int64_
                 ts.tv_nsec = left % 1000000000;
                 tsp = &ts;
             }
+            /* Static hits answered in this loop have their access lines written before it sleeps: traffic
+             * that only C answers never ends a run, and its lines would wait for the next app request. */
+            ua_routes_log_flush(r);
             ret = submit_and_wait(r, tsp);
         }
         if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)

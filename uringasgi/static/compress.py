@@ -24,7 +24,7 @@ SUFFIXES = (".br", ".gz")
 class CompressReport:
     files: int = 0  # compressible files looked at
     written: list[str] = field(default_factory=list)  # siblings written
-    fresh: int = 0  # siblings already newer than their file
+    fresh: int = 0  # siblings already made from the file as it is (they carry its mtime)
     not_smaller: int = 0  # siblings not written because they saved nothing
     bytes_in: int = 0
     bytes_out: int = 0
@@ -43,12 +43,12 @@ def _encode(kind: str, data: bytes, mtime: float) -> bytes:
     return gzip.compress(data, compresslevel=9, mtime=int(mtime))
 
 
-def _write_atomic(path: str, data: bytes, mtime: float) -> None:
+def _write_atomic(path: str, data: bytes, mtime_ns: int) -> None:
     tmp = f"{os.path.dirname(path)}/.{os.path.basename(path)}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
             f.write(data)
-        os.utime(tmp, (mtime, mtime))
+        os.utime(tmp, ns=(mtime_ns, mtime_ns))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -73,7 +73,9 @@ def compress_tree(directory: str, min_size: int = 256) -> CompressReport:
             data: bytes | None = None
             for kind in SUFFIXES:
                 sib = path + kind
-                if os.path.exists(sib) and os.stat(sib).st_mtime >= st.st_mtime:
+                # A sibling this wrote has its file's mtime: any other (the file rolled back to an older
+                # version with its mtime, by cp -p, rsync -a or tar) is stale, and so rewritten.
+                if os.path.exists(sib) and os.stat(sib).st_mtime_ns == st.st_mtime_ns:
                     report.fresh += 1
                     continue
                 if data is None:
@@ -83,7 +85,7 @@ def compress_tree(directory: str, min_size: int = 256) -> CompressReport:
                 if len(packed) >= len(data):
                     report.not_smaller += 1
                     continue
-                _write_atomic(sib, packed, st.st_mtime)
+                _write_atomic(sib, packed, st.st_mtime_ns)
                 report.written.append(sib)
                 report.bytes_in += len(data)
                 report.bytes_out += len(packed)

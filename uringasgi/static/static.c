@@ -547,6 +547,8 @@ static int choose(struct ua_static *m, const struct ua_static_req *req, struct u
             return 0;
         }
         q_br = 0; /* the copy was not worth it: a gzip sibling may still be */
+        if (f->br_state == 2)
+            *vary = has_br || has_gz; /* and what follows will not vary: this response says the same */
     }
     const char *suffix = NULL, *encoding = NULL;
     if (q_br > 0 && q_br >= q_gz) {
@@ -606,10 +608,12 @@ static int not_modified(const struct ua_static_req *req, const struct rep *r)
 {
     if (req->if_none_match_len) /* section 13.2.2: when present, If-Modified-Since is not evaluated */
         return ua_static_etag_listed(req->if_none_match, req->if_none_match_len, r->etag, r->etag_len, 0);
+    /* A date later than now is no date the client had from us (RFC 7232 3.3 calls it invalid): ignored,
+     * so a file rolled back to an older mtime is not answered 304 against a clock set forward. */
     int64_t t;
     return req->if_modified_since_len &&
            ua_static_parse_date(req->if_modified_since, req->if_modified_since_len, &t) == 0 &&
-           r->e->mtime <= t;
+           r->e->mtime <= t && t <= (int64_t)time(NULL);
 }
 
 static int respond(struct ua_static *m, const struct ua_static_req *req, int head_only, const struct ua_mime *mime,
@@ -629,7 +633,10 @@ static int respond(struct ua_static *m, const struct ua_static_req *req, int hea
         rep_headers(m, r, vary, w);
         return no_body(m, req, r, w, out);
     }
-    if (req->range_len && !head_only &&
+    /* An empty representation has no range to send (RFC 9110 14.1.1 leaves only a suffix range satisfiable,
+     * and no Content-Range can name it): the Range is ignored, as it may be, and the 200 is empty, as
+     * nginx answers; a browser asks for bytes=0- of every media file. */
+    if (req->range_len && !head_only && r->size &&
         (!req->if_range_len ||
          ua_static_if_range_ok(req->if_range, req->if_range_len, r->etag, r->etag_len, r->e->mtime)))
         kind = ua_static_parse_range(req->range, req->range_len, r->size, &first, &last);
