@@ -74,12 +74,17 @@ def main(app: Any, **kw: Any) -> int:
             return Server(config, fast_log=fast_log).run()
         cpus = sorted(os.sched_getaffinity(0))
         pin = options.get("pin", True) and options.get("workers") == "auto"
-        return Supervisor(
-            config,
-            workers if isinstance(workers, int) else len(cpus),
-            cpus if pin else None,
-            options if reload else None,
-        ).run()
+        try:
+            supervisor = Supervisor(
+                config,
+                workers if isinstance(workers, int) else len(cpus),
+                cpus if pin else None,
+                options if reload else None,
+            )
+        except OSError as exc:  # the port: one line and status 1, as a single worker says it
+            error_logger.error("%s", exc)
+            return 1
+        return supervisor.run()
     finally:
         if options.get("pid_file"):
             with contextlib.suppress(FileNotFoundError):
@@ -126,6 +131,21 @@ def _resolve_workers(value: Any) -> int:
     return n
 
 
+def check_port_free(config: Config) -> None:
+    """SO_REUSEPORT would let the slots share the port with a server already there (another copy of this
+    one, most likely) and split its traffic with it: bound once without it first, the port must be free,
+    as it must for uvicorn."""
+    if config.fd is not None or config.uds or not config.port:
+        return
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((config.host, config.port))
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot bind {config.host}:{config.port}: {exc.strerror}") from None
+
+
 def bind_slot(config: Config, port: int) -> socket.socket:
     """One listener of the shared port; SO_REUSEPORT lets every slot bind it and the kernel spread load."""
     if config.fd is not None:
@@ -140,7 +160,7 @@ def bind_slot(config: Config, port: int) -> socket.socket:
         sock.bind((config.host, port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"cannot bind {config.host}:{port}: {exc.strerror}") from None
+        raise OSError(exc.errno, f"cannot bind {config.host}:{port}: {exc.strerror}") from None
     sock.listen(config.backlog)
     return sock
 
@@ -165,6 +185,7 @@ class Supervisor:
         self.reload = reload
         self.listeners: list[socket.socket] = []
         self.port = config.port
+        check_port_free(config)
         for _ in range(n):
             self._add_listener()
         self.workers: dict[int, Worker] = {}  # by pid
@@ -341,7 +362,11 @@ class Supervisor:
             elif sig == signal.SIGHUP:
                 self._replace_all()
             elif sig == signal.SIGTTIN:
-                self._add_listener()
+                try:
+                    self._add_listener()
+                except OSError as exc:
+                    error_logger.error("TTIN: no worker added: %s", exc)
+                    continue
                 self.spawn(len(self.listeners) - 1)
                 self._renew_spare()  # it holds no fd of the new listener
             elif sig == signal.SIGTTOU and len(self.listeners) > 1:

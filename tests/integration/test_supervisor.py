@@ -278,6 +278,18 @@ def test_port_in_use_is_one_clear_line() -> None:
         )
         assert res.returncode == 1
         assert "Address already in use" in res.stderr + res.stdout
+    # Several workers bind the port with SO_REUSEPORT each: a second server must still find it taken, not
+    # share it and split the traffic with the first.
+    with serve("raw:hello", "--workers", "2") as first:
+        res = subprocess.run(
+            [uringasgi_exe(), "raw:hello", "--port", str(first.port), "--workers", "2"],
+            cwd=APPS_DIR,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert res.returncode == 1
+        assert "Address already in use" in res.stderr + res.stdout
         assert "Traceback" not in res.stderr + res.stdout
 
 
