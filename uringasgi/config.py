@@ -119,7 +119,7 @@ class Config:
             raise ConfigError("--limit-header-count: at most 64 (the parser's fixed header table)")
         if self.limit_header_bytes > 65535:
             raise ConfigError("--limit-header-bytes: at most 65535 (header spans are 16-bit)")
-        for name in ("limit_concurrency", "limit_max_requests", "max_body_size"):
+        for name in ("limit_concurrency", "limit_max_requests", "max_body_size", "timeout_keep_alive"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"--{name.replace('_', '-')}: must not be negative")

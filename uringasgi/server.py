@@ -67,7 +67,7 @@ def ring_config(config: Config, keep: list[Any]) -> Any:
     # a partial head, copied out), so this serves thousands of connections; running short is back-pressure
     # (ENOBUFS), not an error. The engine's default of 1024 would put 16 MiB in every worker's RSS.
     rc.buf_count = 256
-    rc.keepalive_ms = int(config.timeout_keep_alive * 1000)
+    rc.keepalive_ms = max(1, int(config.timeout_keep_alive * 1000))  # 0 to C is its default: 0 s is 1 ms
     rc.header_timeout_ms = int(config.timeout_header_read * 1000)
     rc.write_timeout_ms = int(config.timeout_write * 1000)
     rc.max_head = config.limit_header_bytes
@@ -182,6 +182,9 @@ class Server:
             loop.close()
             lib.ua_ring_free(ring)
             del routes
+            if config.uds and self.sockets is None:  # the socket file this process made goes with it
+                with contextlib.suppress(OSError):
+                    os.unlink(config.uds)
 
     def _on_signal(self, sig: int) -> None:
         if self.should_exit.is_set() and sig == signal.SIGINT:
@@ -208,7 +211,7 @@ class Server:
             app, asgi_version = config.load_app()
         except AppImportError as exc:
             error_logger.error("Error loading ASGI app. %s", exc)
-            return 1
+            return EXIT_STARTUP_FAILED  # uvicorn's status for it too
         lifespan = Lifespan(app, config.lifespan, asgi_version)
         try:
             await lifespan.startup()

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+from rawhttp import closed_by_peer, connect, read_response
 from serverproc import APPS_DIR, serve, uringasgi_exe
 
 
@@ -65,6 +66,7 @@ def test_uds(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
+    assert not os.path.exists(path)  # removed at exit, as uvicorn removes it
 
 
 def test_log_level_warning_hides_info() -> None:
@@ -174,3 +176,12 @@ def test_a_header_flag_naming_server_or_date_replaces_ours() -> None:
     with serve("raw:hello", "--header", "X-Edge: 1") as sp:
         r = httpx.get(sp.url)
         assert r.headers.get_list("server") == ["uringasgi"] and len(r.headers.get_list("date")) == 1
+
+
+def test_timeout_keep_alive_zero_closes_after_each_response() -> None:
+    """0 s of keep-alive is what it says, as in uvicorn (it was taken for 'unset', and so 5 s)."""
+    with serve("raw:hello", "--timeout-keep-alive", "0") as sp:
+        s = connect(sp.port)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(s)[0] == 200
+        assert closed_by_peer(s, timeout=2)

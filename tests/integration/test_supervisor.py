@@ -253,7 +253,7 @@ def test_django_app_over_wsgi() -> None:
 def test_import_errors_are_one_clear_line() -> None:
     with serve("no_such_module:app", ready=False) as sp:
         sp.proc.wait(20)
-        assert sp.proc.returncode == 1
+        assert sp.proc.returncode == 3  # uvicorn's STARTUP_FAILURE
         assert 'Error loading ASGI app. could not import module "no_such_module"' in sp.output
         assert "Traceback" not in sp.output
     with serve("raw:no_such_attr", ready=False) as sp:

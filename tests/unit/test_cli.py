@@ -150,6 +150,11 @@ def test_proxy_headers_are_trusted_from_both_loopbacks_by_default() -> None:
     assert "127.0.0.1" in t and "::1" in t and "192.0.2.1" not in t
 
 
+def test_a_negative_keep_alive_is_one_clear_line() -> None:
+    res = CliRunner().invoke(cli.main, ["app:app", "--timeout-keep-alive", "-1"])
+    assert res.exit_code == 2 and "--timeout-keep-alive: must not be negative" in res.output
+
+
 def test_bad_values_get_one_clear_line() -> None:
     res = CliRunner().invoke(cli.main, ["app:app", "--port", "http"])
     assert res.exit_code == 2 and "'http' is not a valid integer" in res.output
