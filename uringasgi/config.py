@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from uringasgi.logs import error_logger
-
 LIFESPAN = ("auto", "on", "off")
 LOOPS = ("auto", "uring", "asyncio", "uvloop", "none")
 HTTP = ("auto", "uring", "h11", "httptools")
@@ -140,9 +138,10 @@ class Config:
             out.append(f"{name.lower()}: {value}\r\n")
         return "".join(out).encode("latin-1")
 
-    def load_app(self) -> tuple[Any, str]:
-        """The ASGI 3 callable the worker runs (imported, built by the factory, adapted by interface), and
-        the ASGI version its scopes say: "2.0" for an ASGI 2 app, which the adapter makes callable as 3."""
+    def load_app(self) -> tuple[Any, str, bool]:
+        """The ASGI 3 callable the worker runs (imported, built by the factory, adapted by interface), the
+        ASGI version its scopes say ("2.0" for an ASGI 2 app, which the adapter makes callable as 3), and
+        whether APP was a factory given without --factory (the caller warns, as uvicorn does)."""
         if self.app_dir is not None:
             path = os.path.abspath(self.app_dir)
             if path not in sys.path:
@@ -152,20 +151,17 @@ class Config:
             raise AppImportError(f"{'--factory: ' if self.factory else ''}{self.app!r} is not callable")
         # As uvicorn: the app is called with no arguments, and what accepts that is a factory, --factory or
         # not (an ASGI or WSGI app needs its arguments: the TypeError says it is not one).
+        detected = False
         try:
             made = app()
         except TypeError as exc:
             if self.factory:
                 raise AppImportError(f"Error loading ASGI app factory: {exc}") from None
         else:
-            if not self.factory:
-                error_logger.warning(
-                    "ASGI app factory detected. Using it, but please consider setting the --factory flag "
-                    "explicitly."
-                )
+            detected = not self.factory
             app = made
         interface = resolve_interface(app, self.interface)
-        return adapt_interface(app, interface), "2.0" if interface == "asgi2" else "3.0"
+        return adapt_interface(app, interface), "2.0" if interface == "asgi2" else "3.0", detected
 
 
 def import_from_string(target: str) -> Any:

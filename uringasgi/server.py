@@ -208,7 +208,12 @@ class Server:
             loop.add_signal_handler(sig, self._on_signal, sig)
         self._heartbeat()
         try:
-            app, asgi_version = config.load_app()
+            app, asgi_version, detected = config.load_app()
+            if detected:
+                error_logger.warning(
+                    "ASGI app factory detected. Using it, but please consider setting the --factory flag "
+                    "explicitly."
+                )
         except AppImportError as exc:
             error_logger.error("Error loading ASGI app. %s", exc)
             return EXIT_STARTUP_FAILED  # uvicorn's status for it too
