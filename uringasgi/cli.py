@@ -205,6 +205,8 @@ def main(ctx: click.Context, /, app: str, **kw: Any) -> None:
     kw["reload_excludes"] = list(kw["reload_excludes"])
     incomplete = kw.pop("h11_max_incomplete_event_size")
     if incomplete is not None:
+        if incomplete > 65535:  # said here: Config would name the flag it becomes, which was not given
+            raise click.UsageError("--h11-max-incomplete-event-size: at most 65535 (header spans are 16-bit)")
         kw["limit_header_bytes"] = incomplete
     try:
         code = supervise(app, **kw)

@@ -36,6 +36,7 @@ from typing import Any
 from uringasgi.config import Config, ConfigError
 from uringasgi.logs import configure as configure_logging
 from uringasgi.logs import error_logger
+from uringasgi.protocol.accesslog import check_format as check_access_log_format
 
 SUPERVISOR_ONLY = (
     "workers",
@@ -56,6 +57,11 @@ def main(app: Any, **kw: Any) -> int:
     config = Config(app=app, **kw)
     fast_log = configure_logging(config.log_config, config.log_level, config.access_log, config.use_colors)
     _check_static(config.static)
+    if config.access_log_format is not None:
+        try:
+            check_access_log_format(config.access_log_format)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     if config.fd is None and config.uds is None:
         config.fd = _systemd_listener()
     workers = _resolve_workers(options.get("workers"))

@@ -150,6 +150,20 @@ def test_proxy_headers_are_trusted_from_both_loopbacks_by_default() -> None:
     assert "127.0.0.1" in t and "::1" in t and "192.0.2.1" not in t
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--access-log-format", "%(x)s %(s)s"], "--access-log-format: unknown atom(s) x"),
+        (["--access-log-format", "100% %(s)s"], "a literal % is written %%"),
+        (["--h11-max-incomplete-event-size", "1048576"], "--h11-max-incomplete-event-size: at most 65535"),
+    ],
+)
+def test_a_bad_format_or_size_stops_before_anything_starts(argv: list[str], said: str) -> None:
+    """One line and status 2, naming the flag given, before the app is imported or lifespan runs."""
+    res = CliRunner().invoke(cli.main, ["no_such_module:app", *argv])
+    assert res.exit_code == 2 and said in res.output, res.output
+
+
 def test_a_negative_keep_alive_is_one_clear_line() -> None:
     res = CliRunner().invoke(cli.main, ["app:app", "--timeout-keep-alive", "-1"])
     assert res.exit_code == 2 and "--timeout-keep-alive: must not be negative" in res.output

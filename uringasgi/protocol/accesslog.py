@@ -30,15 +30,26 @@ ATOM = re.compile(r"%\((\w+)\)")
 KNOWN_ATOMS = {*"hrmUqHsBbfaTMDLpt", "status_phrase"}
 
 
+def check_format(fmt: str) -> set[str]:
+    """The atoms --access-log-format names; ValueError when it names an unknown one or is no %-format (a
+    lone "%"), found at start-up rather than at the first request's line."""
+    atoms = set(ATOM.findall(fmt))
+    unknown = atoms - KNOWN_ATOMS
+    if unknown:
+        raise ValueError(f"--access-log-format: unknown atom(s) {', '.join(sorted(unknown))}")
+    try:
+        fmt % dict.fromkeys(KNOWN_ATOMS, 0)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"--access-log-format: {exc} (a literal % is written %%)") from None
+    return atoms
+
+
 class AccessLog:
     def __init__(self, loop: asyncio.AbstractEventLoop, enabled: bool, fast: bool, fmt: str | None) -> None:
         self.loop = loop
         self.enabled = enabled and not access_logger.disabled and access_logger.isEnabledFor(logging.INFO)
         self.fmt = fmt
-        self.atoms = set(ATOM.findall(fmt)) if fmt else set()
-        unknown = self.atoms - KNOWN_ATOMS
-        if unknown:
-            raise ValueError(f"--access-log-format: unknown atom(s) {', '.join(sorted(unknown))}")
+        self.atoms = check_format(fmt) if fmt else set()
         self.needs_time = bool(self.atoms & set("TMDL"))
         self.stream: IO[str] | None = None
         self.prefix = "INFO:     "
