@@ -28,6 +28,7 @@ from uringasgi.logs import error_logger
 from uringasgi.loop import UringEventLoop, drive_ring, loop_factory
 from uringasgi.protocol.accesslog import AccessLog
 from uringasgi.protocol.asgi import Dispatcher
+from uringasgi.protocol.eager import Resumed
 
 EXIT_STARTUP_FAILED = 3
 
@@ -293,8 +294,9 @@ class Server:
                 error_logger.error(
                     "Cancel %d running request(s), timeout graceful shutdown exceeded", dispatcher.running
                 )
-                for task in list(dispatcher.tasks):
-                    task.cancel()
+                for task in asyncio.all_tasks():
+                    if isinstance(task.get_coro(), Resumed):  # a request's app, carried on (eager.carry_on)
+                        task.cancel()
                 break
             await asyncio.sleep(0.05)
             waited += 0.05

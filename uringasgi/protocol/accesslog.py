@@ -30,6 +30,13 @@ ATOM = re.compile(r"%\((\w+)\)")
 KNOWN_ATOMS = {*"hrmUqHsBbfaTMDLpt", "status_phrase"}
 
 
+def logged_path(path: str) -> str:
+    """A request path as a log line writes it, quoted as uvicorn's access line does: the path is
+    percent-decoded, and a decoded %0A written as it is would end the line and let the client forge the
+    next one (asgi.c log_path does the same for the line made in C)."""
+    return quote(path, errors="surrogateescape")
+
+
 def check_format(fmt: str) -> set[str]:
     """The atoms --access-log-format names; ValueError when it names an unknown one or is no %-format (a
     lone "%"), found at start-up rather than at the first request's line."""
@@ -88,9 +95,7 @@ class AccessLog:
         headers: list[tuple[bytes, bytes]],
     ) -> None:
         addr = f"{client[0]}:{client[1]}" if client else "-"
-        # Quoted as uvicorn writes it: the path is percent-decoded, and a decoded %0A written as it is would
-        # end the line and let the client forge the next one (asgi.c log_path does the same).
-        path = quote(path, errors="surrogateescape")
+        path = logged_path(path)
         target = f"{path}?{query.decode('ascii', 'replace')}" if query else path
         if self.fmt is None:
             msg = f'{addr} - "{method} {target} HTTP/{http_version}" {status} {PHRASES.get(status, "")}'

@@ -951,10 +951,10 @@ static void set_field(PyObject **field, PyObject *value)
     Py_SETREF(*field, value);
 }
 
-/* One piece of an access line, as UTF-8: a str (one that cannot be UTF-8, a path with lone surrogates from
- * undecodable bytes, is escaped as the log stream's backslashreplace writes it), an int, or anything else
- * through str(). *hold keeps what the bytes live in; NULL with an error set on failure. */
-static const char *log_piece(PyObject *o, Py_ssize_t *n, char *digits, PyObject **hold)
+/* One piece of an access line, as UTF-8: a str (one that cannot be UTF-8, with lone surrogates, is encoded
+ * with `errors`), an int, or anything else through str(). *hold keeps what the bytes live in; NULL with an
+ * error set on failure. */
+static const char *log_piece(PyObject *o, Py_ssize_t *n, char *digits, PyObject **hold, const char *errors)
 {
     *hold = NULL;
     if (PyLong_CheckExact(o)) {
@@ -975,7 +975,7 @@ static const char *log_piece(PyObject *o, Py_ssize_t *n, char *digits, PyObject 
     if (u)
         return u;
     PyErr_Clear();
-    PyObject *b = PyUnicode_AsEncodedString(o, "utf-8", "backslashreplace");
+    PyObject *b = PyUnicode_AsEncodedString(o, "utf-8", errors);
     Py_XSETREF(*hold, b);
     if (!b)
         return NULL;
@@ -993,21 +993,11 @@ static int path_byte_safe(uint8_t b)
            b == '-' || b == '~' || b == '/';
 }
 
-static const char *log_path(PyObject *path, Py_ssize_t *n, PyObject **hold)
+static const char *log_path(PyObject *path, Py_ssize_t *n, char *digits, PyObject **hold)
 {
-    *hold = NULL;
-    if (!PyUnicode_Check(path) && !(path = *hold = PyObject_Str(path)))
+    const char *u = log_piece(path, n, digits, hold, "surrogateescape");
+    if (!u)
         return NULL;
-    const char *u = PyUnicode_AsUTF8AndSize(path, n);
-    if (!u) {
-        PyErr_Clear();
-        PyObject *b = PyUnicode_AsEncodedString(path, "utf-8", "surrogateescape");
-        Py_XSETREF(*hold, b);
-        if (!b)
-            return NULL;
-        u = PyBytes_AS_STRING(b);
-        *n = PyBytes_GET_SIZE(b);
-    }
     Py_ssize_t unsafe = 0;
     for (Py_ssize_t i = 0; i < *n; i++)
         unsafe += !path_byte_safe((uint8_t)u[i]);
@@ -1075,9 +1065,9 @@ static int log_line(CycleObject *c)
             at[i] = "-";
             len[i] = 1;
         } else if (i == 4) {
-            ok = (at[i] = log_path(obj[i], &len[i], &hold[i])) != NULL;
+            ok = (at[i] = log_path(obj[i], &len[i], digits[i], &hold[i])) != NULL;
         } else {
-            ok = (at[i] = log_piece(obj[i], &len[i], digits[i], &hold[i])) != NULL;
+            ok = (at[i] = log_piece(obj[i], &len[i], digits[i], &hold[i], "backslashreplace")) != NULL;
         }
     }
     const char *qs = PyBytes_Check(query) ? PyBytes_AS_STRING(query) : "";

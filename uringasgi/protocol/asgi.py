@@ -35,12 +35,11 @@ import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import quote
 
 from uringasgi import _core
 from uringasgi._core import ffi, lib
 from uringasgi.logs import error_logger
-from uringasgi.protocol.accesslog import AccessLog
+from uringasgi.protocol.accesslog import AccessLog, logged_path
 from uringasgi.protocol.eager import carry_on
 
 Scope = MutableMapping[str, Any]
@@ -161,8 +160,7 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
 
     @property
     def logged_path(self) -> str:
-        """The path as a log line writes it: quoted, so that a decoded line break cannot forge a line."""
-        return quote(self.path, errors="surrogateescape")
+        return logged_path(self.path)
 
     # --- events from C -------------------------------------------------------------------------
     def on_body(self, data: bytes) -> None:
@@ -489,7 +487,6 @@ class Dispatcher:
         self.look_all = access.needs_time or limit_concurrency is not None  # every request to on_request
         self.cycles: dict[int, Cycle] = {}
         self.running = 0
-        self.tasks: set[asyncio.Task[Any]] = set()  # the apps that suspended, carried on as tasks
         # Each one is advertised because it works: see tests/integration/test_extensions.py.
         self.extensions: dict[str, Any] = {
             "http.response.pathsend": {},
@@ -627,10 +624,8 @@ class Dispatcher:
 
     def carry(self, cycle: Cycle, coro: Any, first: tuple[Any, Any]) -> None:
         """An app that suspended in its first step goes on as a task."""
-        task = carry_on(self.loop, coro, first, cycle.app_done)
+        carry_on(self.loop, coro, first, cycle.app_done)
         self.running += 1  # after: had carry_on raised, no task would ever count it down
-        self.tasks.add(task)  # what a graceful stop past its timeout cancels (server.py _drain)
-        task.add_done_callback(self.tasks.discard)
 
     def _forwarded(
         self, headers: list[tuple[bytes, bytes]], scheme: str, client: tuple[str, int] | None
