@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -113,6 +114,50 @@ def test_hup_replaces_workers_with_zero_failed_requests() -> None:
     assert load.failed == []
     assert after and not (after & before), (before, after)
     assert load.ok > 100
+
+
+def test_hup_strands_no_new_connection() -> None:
+    """A connection that arrives while a worker retires is answered at once, not when the next one arrives.
+    Each accept wait is exclusive: the kernel wakes one worker per arrival, so a wakeup that lands on the
+    retiring worker must not be lost. One client connects one at a time, so nothing else would wake anyone."""
+    stranded: list[str] = []
+    pids: list[str] = []  # who answered each connection, in order
+    stop = threading.Event()
+
+    def one_at_a_time(port: int) -> None:
+        while not stop.is_set():
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.settimeout(2.0)
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                try:
+                    got = b""
+                    while chunk := s.recv(4096):
+                        got += chunk
+                except TimeoutError:
+                    stranded.append(f"no answer in 2 s, connection {len(pids) + len(stranded)}")
+                    continue
+                if got.startswith(b"HTTP/1.1 200"):
+                    pids.append(got.rpartition(b"\r\n\r\n")[2].decode())
+                else:
+                    stranded.append(repr(got[:60]))
+
+    with serve("raw:whoami", "--workers", "2", "--no-access-log") as sp:
+        client = threading.Thread(target=one_at_a_time, args=(sp.port,))
+        client.start()
+        try:
+            for _ in range(8):
+                time.sleep(0.3)
+                old = set(pids[-20:])
+                sp.proc.send_signal(signal.SIGHUP)
+                deadline = time.monotonic() + 15
+                # the swap is over once the last 20 answers all came from new workers
+                while time.monotonic() < deadline and (len(pids) < 20 or set(pids[-20:]) & old):
+                    time.sleep(0.05)
+        finally:
+            stop.set()
+            client.join(10)
+    assert stranded == [], stranded
+    assert len(set(pids)) >= 2 * 9, "every HUP replaced both workers"
 
 
 def test_sigterm_lets_in_flight_request_finish_and_exits_zero() -> None:

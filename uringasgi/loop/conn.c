@@ -39,6 +39,7 @@
 #include "routes/serve.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -670,6 +671,19 @@ static void conn_new(struct ua_ring *r, int fd, uint32_t listener)
     timer_set(r, c, T_IDLE, 1);
 }
 
+/* The listener's accept has ended for good (unlisten): take what waits in its queue. Accept waits are
+ * exclusive, so the kernel wakes one waiter per arriving connection; when that one was ours and we cancelled
+ * instead of accepting, no other worker was woken and the connection would wait in the queue until the next
+ * one arrived. This worker is draining, so it answers them with `connection: close`. The listener is
+ * non-blocking (ua_ring_listen), so this stops at an empty queue; whatever arrives after the cancel wakes
+ * the workers still listening. */
+static void take_queued(struct ua_ring *r, uint32_t idx)
+{
+    int fd;
+    while ((fd = accept4(r->lis[idx].fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+        conn_new(r, fd, idx);
+}
+
 void ua_on_accept(struct ua_ring *r, uint64_t ud, int res, uint32_t flags)
 {
     uint32_t idx = UD_AUX(ud);
@@ -690,6 +704,8 @@ void ua_on_accept(struct ua_ring *r, uint64_t ud, int res, uint32_t flags)
     if (l->armed)
         return;
     if (l->removing) {
+        if (!r->stopping)
+            take_queued(r, idx);
         l->fd = -1;
         l->removing = 0;
     } else if (!r->stopping && l->retry_ms <= r->now_ms) {
@@ -710,6 +726,11 @@ int ua_ring_listen(struct ua_ring *r, int listen_fd)
         return -EBADF;
     if (slot < 0)
         return -ENOSPC;
+    /* take_queued must find an empty queue, not block in accept(); asyncio servers (uvicorn's) set
+     * their listeners non-blocking too. io_uring's accept waits by poll either way. */
+    int fl = fcntl(listen_fd, F_GETFL);
+    if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
     r->lis[slot].fd = listen_fd;
     r->lis[slot].retry_ms = 0;
     ua_listener_arm(r, (uint32_t)slot);

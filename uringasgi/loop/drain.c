@@ -23,5 +23,11 @@ int ua_ring_drain(struct ua_ring *r)
         if (c->deadline_ms > cap)
             c->deadline_ms = cap;
     }
-    return r->st.conns_open > INT_MAX ? INT_MAX : (int)r->st.conns_open;
+    /* An accept still in the kernel is not over: until its cancel completes, the kernel may hand it a
+     * connection's wakeup, and a ring freed before that (or not turned any more) would lose it while the
+     * connection waits in the queue. Its last completion takes what is queued (conn.c, take_queued). */
+    uint64_t open = r->st.conns_open;
+    for (uint32_t i = 0; i < UA_MAX_LISTENERS; i++)
+        open += r->lis[i].fd >= 0 && r->lis[i].removing;
+    return open > INT_MAX ? INT_MAX : (int)open;
 }
