@@ -113,6 +113,116 @@ def test_access_log_format_atoms() -> None:
         assert sp.wait_for("|GET|/p|a=b|200|13|probe/1")
 
 
+def test_an_app_logging_to_uvicorns_logger_is_heard() -> None:
+    with serve("raw:logs_to_uvicorn") as sp:
+        assert httpx.get(sp.url + "/here").text == "logged"
+        assert sp.wait_for("INFO:     app says /here")
+
+
+# uvicorn's own default logging set-up (uvicorn.config.LOGGING_CONFIG), as users copy it into a --log-config
+# and change the handlers: here the access lines go to a file.
+def uvicorn_style_config(access_file: str) -> dict[str, object]:
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "default": {
+                "()": "uvicorn.logging.DefaultFormatter",
+                "fmt": "UVI %(levelprefix)s %(message)s",
+                "use_colors": None,
+            },
+            "access": {
+                "()": "uvicorn.logging.AccessFormatter",
+                "fmt": '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s',
+            },
+        },
+        "handlers": {
+            "default": {
+                "formatter": "default",
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+            },
+            "access": {"formatter": "access", "class": "logging.FileHandler", "filename": access_file},
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        },
+    }
+
+
+def test_log_config_written_for_uvicorn_works(tmp_path) -> None:
+    """uvicorn is not installed here: its formatter names resolve to ours, its loggers' set-up to ours."""
+    out = tmp_path / "access.log"
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps(uvicorn_style_config(str(out))))
+    with serve("raw:logs_to_uvicorn", "--log-config", str(path)) as sp:
+        httpx.get(sp.url + "/logged?x=1")
+        assert sp.wait_for("UVI INFO:     app says /logged")
+        assert "UVI INFO:     uringasgi running on" in sp.output
+        sp.stop()
+    lines = out.read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("INFO:     127.0.0.1:"), lines
+    assert lines[0].endswith(' - "GET /logged?x=1 HTTP/1.1" 200 OK'), lines
+
+
+def test_ini_log_config_written_for_uvicorn_works(tmp_path) -> None:
+    out = tmp_path / "access.log"
+    path = tmp_path / "log.ini"
+    path.write_text(
+        f"""[loggers]
+keys=root,error,access
+
+[handlers]
+keys=console,file
+
+[formatters]
+keys=default,access
+
+[logger_root]
+level=WARNING
+handlers=
+
+[logger_error]
+level=INFO
+handlers=console
+propagate=0
+qualname=uvicorn.error
+
+[handler_console]
+class=StreamHandler
+formatter=default
+args=(sys.stderr,)
+
+[formatter_default]
+class=uvicorn.logging.DefaultFormatter
+format=INI %(levelprefix)s %(message)s
+
+[logger_access]
+level=INFO
+handlers=file
+propagate=0
+qualname=uvicorn.access
+
+[handler_file]
+class=FileHandler
+formatter=access
+args=({str(out)!r},)
+
+[formatter_access]
+class=uvicorn.logging.AccessFormatter
+format=%(client_addr)s|%(request_line)s|%(status_code)s
+"""
+    )
+    with serve("raw:hello", "--log-config", str(path)) as sp:
+        httpx.get(sp.url + "/ini")
+        assert "INI INFO:     uringasgi running on" in sp.output
+        sp.stop()
+    [line] = out.read_text().splitlines()
+    assert line.startswith("127.0.0.1:") and line.endswith("|GET /ini HTTP/1.1|200 OK"), line
+
+
 def test_log_config_json_routes_both_loggers(tmp_path) -> None:
     out = tmp_path / "access.log"
     cfg = {

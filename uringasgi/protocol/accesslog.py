@@ -15,7 +15,6 @@ Atoms for --access-log-format (gunicorn's letters, as uvicorn users asked for):
 from __future__ import annotations
 
 import asyncio
-import http
 import logging
 import os
 import re
@@ -23,9 +22,8 @@ import time
 from typing import IO, Any
 from urllib.parse import quote
 
-from uringasgi.logs import LevelPrefixFormatter, access_logger
+from uringasgi.logs import ACCESS_MSG, PHRASES, LevelPrefixFormatter, access_logger
 
-PHRASES = {s.value: s.phrase for s in http.HTTPStatus}
 ATOM = re.compile(r"%\((\w+)\)")
 KNOWN_ATOMS = {*"hrmUqHsBbfaTMDLpt", "status_phrase"}
 
@@ -98,6 +96,9 @@ class AccessLog:
         path = logged_path(path)
         target = f"{path}?{query.decode('ascii', 'replace')}" if query else path
         if self.fmt is None:
+            if self.stream is None:  # uvicorn's record, for the handlers and formatters of a --log-config
+                access_logger.info(ACCESS_MSG, addr, method, target, http_version, status)
+                return
             msg = f'{addr} - "{method} {target} HTTP/{http_version}" {status} {PHRASES.get(status, "")}'
         else:
             msg = self.fmt % self._atoms(

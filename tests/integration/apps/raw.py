@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -13,6 +14,15 @@ async def hello(scope: Any, receive: Any, send: Any) -> None:
         return
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
     await send({"type": "http.response.body", "body": b"Hello, world!"})
+
+
+async def logs_to_uvicorn(scope: Any, receive: Any, send: Any) -> None:
+    """Logs through uvicorn's error logger, as many apps written for uvicorn do, then answers 200."""
+    if scope["type"] != "http":
+        return
+    logging.getLogger("uvicorn.error").info("app says %s", scope["path"])
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"logged"})
 
 
 async def status(scope: Any, receive: Any, send: Any) -> None:
