@@ -140,7 +140,11 @@ class Server:
         beat_fd: int | None = None,
         fast_log: bool = True,
         standby_fd: int | None = None,
+        shared: bool | None = None,
     ) -> None:
+        # Other processes accept on our listener too (the supervisor says so; alone, an inherited --fd may
+        # be): each accept takes one connection, so the kernel's wakeups rotate among them (ring.h).
+        self.shared = config.fd is not None if shared is None else shared
         self.fast_log = fast_log
         self.standby_fd = standby_fd
         self.inherited: list[int] = []  # a spare's inherited listener fds
@@ -262,7 +266,7 @@ class Server:
         dispatcher.use_kick(None if isinstance(loop, UringEventLoop) else driver.kick)
         try:
             for s in sockets:
-                rc = lib.ua_ring_listen(ring, s.fileno())
+                rc = lib.ua_ring_listen(ring, s.fileno(), lib.UA_LISTEN_SHARED if self.shared else 0)
                 if rc < 0:
                     raise OSError(-rc, f"adopting the listener failed: {os.strerror(-rc)}")
             self._announce(sockets)

@@ -73,11 +73,22 @@ def main(app: Any, **kw: Any) -> int:
     if options.get("pid_file"):
         with open(options["pid_file"], "w") as f:
             f.write(f"{os.getpid()}\n")
+    uds = None
     try:
         if workers == 1 and not reload:
             from uringasgi.server import Server
 
             return Server(config, fast_log=fast_log).run()
+        if config.uds:
+            # One socket file for every worker: bound here, then served as a --fd is (each slot a dup).
+            from uringasgi.server import bind
+
+            try:
+                [uds] = bind(config)
+            except OSError as exc:
+                error_logger.error("cannot bind %s: %s", config.uds, exc.strerror)
+                return 1
+            config.fd = uds.fileno()
         cpus = sorted(os.sched_getaffinity(0))
         pin = options.get("pin", True) and options.get("workers") == "auto"
         try:
@@ -95,6 +106,10 @@ def main(app: Any, **kw: Any) -> int:
         if options.get("pid_file"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(options["pid_file"])
+        if uds is not None and config.uds:  # the socket file goes with the server, as uvicorn's does
+            uds.close()
+            with contextlib.suppress(OSError):
+                os.unlink(config.uds)
 
 
 def _systemd_listener() -> int | None:
@@ -154,10 +169,8 @@ def check_port_free(config: Config) -> None:
 
 def bind_slot(config: Config, port: int) -> socket.socket:
     """One listener of the shared port; SO_REUSEPORT lets every slot bind it and the kernel spread load."""
-    if config.fd is not None:
+    if config.fd is not None:  # --fd, or the --uds socket main() bound
         return socket.socket(fileno=os.dup(config.fd))
-    if config.uds:
-        raise ConfigError("--uds with more than one worker: every worker shares the one socket; use --fd")
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -222,7 +235,9 @@ class Supervisor:
         config = dataclasses.asdict(self.config)
         config.pop("trusted", None)
         config["uds"] = None
-        spec: dict[str, Any] = {"config": config, "beat_fd": beat_w, "cpu": None}
+        # --fd and --uds: every slot is a dup of one socket (bind_slot), which the workers then share.
+        shared = self.config.fd is not None
+        spec: dict[str, Any] = {"config": config, "beat_fd": beat_w, "cpu": None, "shared": shared}
         standby_r = standby_w = -1
         if slot >= 0:
             config["fd"] = self.listeners[slot].fileno()
@@ -504,12 +519,19 @@ def worker_main() -> int:
 
     standby_fd = spec.get("standby_fd")
     if standby_fd is not None:  # the spare: it learns its listener later (Server._standby)
-        server = Server(config, None, beat_fd=spec["beat_fd"], fast_log=fast_log, standby_fd=standby_fd)
+        server = Server(
+            config,
+            None,
+            beat_fd=spec["beat_fd"],
+            fast_log=fast_log,
+            standby_fd=standby_fd,
+            shared=spec["shared"],
+        )
         server.inherited = spec["listeners"]
         return server.run()
     sock = socket.socket(fileno=config.fd)
     config.fd = None
-    return Server(config, [sock], beat_fd=spec["beat_fd"], fast_log=fast_log).run()
+    return Server(config, [sock], beat_fd=spec["beat_fd"], fast_log=fast_log, shared=spec["shared"]).run()
 
 
 if __name__ == "__main__":

@@ -71,6 +71,21 @@ def test_two_workers_share_the_port() -> None:
         assert str(sp.proc.pid) not in pids
 
 
+def test_uds_with_two_workers(tmp_path: Path) -> None:
+    """Both workers serve the one socket file, and it is removed when the server stops."""
+    path = str(tmp_path / "server.sock")
+    with serve("raw:whoami", "--uds", path, "--workers", "2", "--no-access-log", ready=False) as sp:
+        assert sp.wait_for("running on unix socket", timeout=30)
+        pids = set()
+        with httpx.Client(transport=httpx.HTTPTransport(uds=path)) as client:
+            deadline = time.monotonic() + 20
+            while len(pids) < 2 and time.monotonic() < deadline:
+                pids.add(client.get("http://localhost/", headers={"Connection": "close"}).text)
+        assert len(pids) == 2 and str(sp.proc.pid) not in pids, pids
+        assert sp.stop(signal.SIGTERM) == 0
+    assert not os.path.exists(path)
+
+
 def _children(pid: int) -> set[str]:
     return set(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
 
@@ -386,6 +401,12 @@ def test_listen_fds_and_fd_flag() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.1)
             assert ok, (mode, extra)
+            if extra:  # both workers take connections from the one socket, not the first alone
+                deadline = time.monotonic() + 20
+                pids = set()
+                while len(pids) < 2 and time.monotonic() < deadline:
+                    pids.add(httpx.get(f"http://127.0.0.1:{port}/", headers={"Connection": "close"}).text)
+                assert len(pids) == 2, pids
         finally:
             proc.terminate()
             proc.wait(15)

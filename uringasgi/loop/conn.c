@@ -623,7 +623,10 @@ void ua_listener_arm(struct ua_ring *r, uint32_t idx)
 {
     struct ua_listener *l = &r->lis[idx];
     struct io_uring_sqe *sqe = ua_sqe(r);
-    io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
+    if (l->shared)
+        io_uring_prep_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
+    else
+        io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
     sqe->user_data = UD(OP_ACCEPT, idx, 0);
     l->armed = 1;
 }
@@ -713,7 +716,7 @@ void ua_on_accept(struct ua_ring *r, uint64_t ud, int res, uint32_t flags)
     }
 }
 
-int ua_ring_listen(struct ua_ring *r, int listen_fd)
+int ua_ring_listen(struct ua_ring *r, int listen_fd, int flags)
 {
     int slot = -1;
     for (uint32_t i = 0; i < UA_MAX_LISTENERS; i++) {
@@ -732,6 +735,7 @@ int ua_ring_listen(struct ua_ring *r, int listen_fd)
     if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return -errno;
     r->lis[slot].fd = listen_fd;
+    r->lis[slot].shared = (flags & UA_LISTEN_SHARED) != 0;
     r->lis[slot].retry_ms = 0;
     ua_listener_arm(r, (uint32_t)slot);
     return slot;

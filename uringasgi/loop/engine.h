@@ -102,7 +102,8 @@ static inline void ua_list_add_tail(struct ua_link *h, struct ua_link *l)
 /* ---- listeners ---- */
 struct ua_listener {
     int fd;            /* -1: unused slot. Python owns the fd; the engine never closes it */
-    uint8_t armed;     /* a multishot accept is in the kernel */
+    uint8_t armed;     /* an accept is in the kernel */
+    uint8_t shared;    /* UA_LISTEN_SHARED: one-shot accepts */
     uint8_t removing;  /* unlisten asked; the slot is free once the accept's last CQE came */
     uint64_t retry_ms; /* EMFILE/ENFILE: re-arm not before this (monotonic ms) */
 };

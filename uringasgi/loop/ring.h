@@ -100,7 +100,12 @@ struct ua_ring;
 
 int ua_ring_new(const struct ua_ring_config *cfg, struct ua_ring **out);
 void ua_ring_free(struct ua_ring *r);
-int ua_ring_listen(struct ua_ring *r, int listen_fd);
+/* Accept on listen_fd (made non-blocking). UA_LISTEN_SHARED: other processes accept on the same socket
+ * (--fd, --uds with workers), so take one connection per wakeup: each accept then waits at the back of
+ * the socket's queue of waiters and the kernel's wakeups rotate among the processes. A multishot accept
+ * would keep its place at the front and take every connection while its process lives. */
+#define UA_LISTEN_SHARED 1
+int ua_ring_listen(struct ua_ring *r, int listen_fd, int flags);
 int ua_ring_unlisten(struct ua_ring *r, int listen_fd);
 /* timeout_ns: < 0 waits until there is an event, 0 does not wait. Returns the number of events filled
  * (0 on timeout). A wait cut short by a signal returns early, possibly with 0 events, so the caller can run

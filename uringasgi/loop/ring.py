@@ -163,8 +163,8 @@ class Ring:
     def poll(self, fd: int, events: int) -> None:
         check(lib.ua_ring_poll(self.ptr, fd, events))
 
-    def listen(self, fd: int) -> int:
-        return check(lib.ua_ring_listen(self.ptr, fd))
+    def listen(self, fd: int, flags: int = 0) -> int:
+        return check(lib.ua_ring_listen(self.ptr, fd, flags))
 
     def unlisten(self, fd: int) -> None:
         check(lib.ua_ring_unlisten(self.ptr, fd))
