@@ -81,3 +81,17 @@ def test_starlette_static_files_and_lifespan_state() -> None:
         etag = r.headers["etag"]
         assert httpx.get(sp.url + "/static/hello.txt", headers={"If-None-Match": etag}).status_code == 304
         assert httpx.get(sp.url + "/static/missing.txt").status_code == 404
+
+
+@pytest.mark.parametrize("loop", ["uring", "asyncio", "uvloop"])
+def test_an_app_has_its_task_from_its_first_line(loop: str) -> None:
+    with serve("task_app:probe", "--loop", loop) as sp:
+        r = httpx.get(sp.url)
+        assert (r.status_code, r.text) == (200, "task=True anyio=True same=True")
+
+
+@pytest.mark.parametrize("loop", ["uring", "asyncio", "uvloop"])
+def test_base_http_middleware_and_a_sync_endpoint(loop: str) -> None:
+    with serve("task_app:app", "--loop", loop) as sp:
+        r = httpx.get(sp.url + "/sync")
+        assert (r.status_code, r.text, r.headers.get("x-through")) == (200, "from a thread", "middleware")

@@ -1,145 +1,140 @@
-"""The eager first step and the hand-over to a task: results, exceptions, cancellation, context."""
+"""An app's task, its first step taken as it is made: results, exceptions, the task itself, cancellation,
+context; on the uring loop and asyncio's (the step taken at once) and on uvloop's (taken by the loop on 3.11,
+where it has no instance attributes for start() to hand call_soon to)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+import uvloop
 
-from uringasgi.protocol.eager import Done, carry_on, step
+from uringasgi.loop.eventloop import UringEventLoop
+from uringasgi.protocol.eager import TASK_NAME, AppExit, start
 
 var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="outer")
 
-
-def run_eagerly(loop: asyncio.AbstractEventLoop, coro: Any, done: Done) -> asyncio.Task[Any] | None:
-    """What Cycle.run does with an app's coroutine: the first step, then a task only if it suspended."""
-    try:
-        suspended = step(coro)
-    except Exception as exc:
-        done(exc)
-        return None
-    if suspended is None:
-        done(None)
-        return None
-    return carry_on(loop, coro, suspended, done)
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "uring": UringEventLoop,
+    "asyncio": asyncio.SelectorEventLoop,
+    "uvloop": uvloop.new_event_loop,
+}
 
 
-def drive(coro_fn: Any) -> tuple[list[Any], asyncio.Task[Any] | None, list[str]]:
-    """Run coro_fn eagerly inside a running loop; returns (done calls, task, trace)."""
+def drive(
+    make_loop: Callable[[], asyncio.AbstractEventLoop], app: Any
+) -> tuple[asyncio.Task[Any], list[str]]:
+    """Start app(trace) as the server does, from a loop callback outside any task; run the loop until the
+    task is done. Returns the task and the trace, where "started" marks the moment start() returned."""
+    loop = make_loop()
     trace: list[str] = []
-    calls: list[Any] = []
+    made: asyncio.Future[asyncio.Task[Any]] = loop.create_future()
 
-    async def main() -> asyncio.Task[Any] | None:
-        loop = asyncio.get_running_loop()
-        task = run_eagerly(loop, coro_fn(trace), calls.append)
-        trace.append("returned")
-        if task is not None:
-            with contextlib.suppress(BaseException):  # the done callback reports it
-                await task
-            await asyncio.sleep(0)
+    def callback() -> None:
+        task = start(loop, app(trace))
+        trace.append("started")
+        loop.call_soon(made.set_result, task)  # the loop's call_soon still queues everything else
+
+    async def main() -> asyncio.Task[Any]:
+        loop.call_soon(callback)
+        task = await made
+        await asyncio.wait([task])
         return task
 
-    task = asyncio.run(main())
-    return calls, task, trace
+    try:
+        return loop.run_until_complete(main()), trace
+    finally:
+        loop.close()
 
 
-def test_no_suspension_finishes_in_the_first_step_without_a_task() -> None:
+@pytest.fixture(params=sorted(LOOPS))
+def make_loop(request: pytest.FixtureRequest) -> Callable[[], asyncio.AbstractEventLoop]:
+    return LOOPS[request.param]
+
+
+def test_the_app_runs_in_its_task_from_its_first_line(make_loop: Any) -> None:
+    async def app(trace: list[str]) -> str:
+        first = asyncio.current_task()
+        async with asyncio.timeout(5):  # needs the current task
+            await asyncio.sleep(0)
+        trace.append(f"same={asyncio.current_task() is first}")
+        return "result"
+
+    task, trace = drive(make_loop, app)
+    assert task.result() == "result" and task.get_name() == TASK_NAME
+    assert trace[-1] == "same=True"
+
+
+@pytest.mark.parametrize("make", [UringEventLoop, asyncio.SelectorEventLoop])
+def test_an_app_that_does_not_wait_finishes_before_start_returns(make: Any) -> None:
     async def app(trace: list[str]) -> None:
         trace.append("ran")
 
-    calls, task, trace = drive(app)
-    assert task is None
-    assert calls == [None]
-    assert trace == ["ran", "returned"]  # finished before run_eagerly returned
+    task, trace = drive(make, app)
+    assert trace == ["ran", "started"]
+    assert task.done() and task.exception() is None
 
 
-def test_exception_in_first_step_is_reported() -> None:
-    async def app(trace: list[str]) -> None:
-        raise ValueError("first step")
-
-    calls, task, _ = drive(app)
-    assert task is None and isinstance(calls[0], ValueError)
-
-
-def test_suspension_continues_in_a_task_and_gets_the_awaited_result() -> None:
+def test_suspension_continues_and_gets_the_awaited_result(make_loop: Any) -> None:
     async def app(trace: list[str]) -> None:
         fut = asyncio.get_running_loop().create_future()
         asyncio.get_running_loop().call_later(0.01, fut.set_result, 42)
         trace.append("before")
-        value = await fut
-        trace.append(f"after {value}")
+        trace.append(f"after {await fut}")
 
-    calls, task, trace = drive(app)
-    assert task is not None
-    assert calls == [None]
-    assert trace == ["before", "returned", "after 42"]
+    _, trace = drive(make_loop, app)
+    assert [t for t in trace if t != "started"] == ["before", "after 42"]
 
 
-def test_never_resumed_before_its_future_is_done() -> None:
-    """A sleep(0) (a bare yield) and a real future, in a row, both honoured."""
+@pytest.mark.parametrize("later", [False, True])
+def test_an_exception_is_the_tasks(make_loop: Any, later: bool) -> None:
+    async def app(trace: list[str]) -> None:
+        if later:
+            await asyncio.sleep(0.01)
+        raise KeyError("boom")
+
+    task, _ = drive(make_loop, app)
+    assert isinstance(task.exception(), KeyError)
+
+
+@pytest.mark.parametrize("later", [False, True])
+@pytest.mark.parametrize("exc", [SystemExit(3), KeyboardInterrupt()])
+def test_system_exit_and_keyboard_interrupt_stay_in_the_task(make_loop: Any, later: bool, exc: Any) -> None:
+    """A task lets these two out of the loop; an app's are its error (AppExit), and the loop goes on."""
 
     async def app(trace: list[str]) -> None:
-        await asyncio.sleep(0)
-        trace.append("after yield")
-        await asyncio.sleep(0.02)
-        trace.append("after sleep")
+        if later:
+            await asyncio.sleep(0.01)
+        raise exc
 
-    calls, _, trace = drive(app)
-    assert trace == ["returned", "after yield", "after sleep"]
-    assert calls == [None]
+    task, _ = drive(make_loop, app)
+    error = task.exception()
+    assert isinstance(error, AppExit) and error.__cause__ is exc
 
 
-def test_exception_after_suspension_is_reported() -> None:
+def test_cancel_reaches_the_app_where_it_waits(make_loop: Any) -> None:
     async def app(trace: list[str]) -> None:
-        await asyncio.sleep(0.01)
-        raise KeyError("later")
-
-    calls, _, _ = drive(app)
-    assert isinstance(calls[0], KeyError)
-
-
-def test_cancel_reaches_the_coroutine_where_it_waits() -> None:
-    cleanup: list[str] = []
-
-    async def app(trace: list[str]) -> None:
+        asyncio.get_running_loop().call_later(0.01, asyncio.current_task().cancel)  # type: ignore[union-attr]
         try:
             await asyncio.sleep(10)
         except asyncio.CancelledError:
-            cleanup.append("cancelled inside")
+            trace.append("cancelled inside")
             raise
 
-    async def main() -> list[Any]:
-        calls: list[Any] = []
-        task = run_eagerly(asyncio.get_running_loop(), app([]), calls.append)
-        assert task is not None
-        task.cancel()  # before the task's first step
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await asyncio.sleep(0)
-        return calls
-
-    calls = asyncio.run(main())
-    assert cleanup == ["cancelled inside"]
-    assert isinstance(calls[0], asyncio.CancelledError)
+    task, trace = drive(make_loop, app)
+    assert task.cancelled() and "cancelled inside" in trace
 
 
-def test_runs_in_a_copied_context() -> None:
-    seen: list[str] = []
-
+def test_runs_in_a_copied_context(make_loop: Any) -> None:
     async def app(trace: list[str]) -> None:
         var.set("inner")
         await asyncio.sleep(0.001)
-        seen.append(var.get())
+        trace.append(var.get())
 
-    async def main() -> None:
-        var.set("outer")
-        task = run_eagerly(asyncio.get_running_loop(), app([]), lambda exc: None)
-        assert var.get() == "outer"  # the app's set() did not leak out
-        assert task is not None
-        await task
-
-    asyncio.run(main())
-    assert seen == ["inner"]
+    var.set("outer")
+    _, trace = drive(make_loop, app)
+    assert "inner" in trace
+    assert var.get() == "outer"  # the app's set() did not leak out

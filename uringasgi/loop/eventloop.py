@@ -382,6 +382,12 @@ class UringEventLoop(asyncio.SelectorEventLoop):
     def __init__(self, ring: Any = None, *, capacity: int = DEFAULT_CAPACITY) -> None:
         super().__init__(RingSelector(ring, capacity))
 
+    def set_debug(self, enabled: bool) -> None:
+        super().set_debug(enabled)
+        # Every future and task made asks get_debug() (the C Future's init), an app's task for every
+        # request: the flag's own bound C method answers it without a Python frame.
+        self.get_debug = bool(enabled).__bool__  # type: ignore[method-assign]
+
     @property
     def ring(self) -> Any:
         """The engine ring this loop waits on (``struct ua_ring *``)."""

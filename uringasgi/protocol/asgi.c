@@ -5,8 +5,8 @@
  *   batch(ctx, events_addr, n) -> [(kind, conn, payload, flags), ...]
  *     Runs what it can of one engine batch and returns, in batch order, one entry per event left for
  *     Python. A request with no body, no proxy header and no look_all is run here: its Cycle is made and
- *     the app's first step taken (Cycle.run), so a request the app answers at once leaves no entry; one
- *     whose app suspended leaves (UA_ASGI_SUSPENDED, conn, (cycle, coro, (yielded, context)), 0) for
+ *     the app's task started with its first step taken (Cycle.run), so a request the app answers at once
+ *     leaves no entry; one whose app suspended leaves (UA_ASGI_SUSPENDED, conn, (cycle, task), 0) for
  *     Dispatcher.carry. Any other request leaves (UA_EV_REQUEST, conn, cycle, flags) for
  *     Dispatcher.on_request, with the request's UA_REQ_* flags plus UA_ASGI_FORWARDED when a Forwarded /
  *     X-Forwarded-For / X-Forwarded-Proto header is present (proxy handling stays in Python).
@@ -37,8 +37,8 @@
  *     benchmark's "bytes in, ASGI header list out". An incomplete or invalid head raises ValueError whose
  *     text starts with the status a server would answer.
  *
- *   step(coro) -> None | (yielded, context)
- *     The eager first step of an app's coroutine (eager.py), documented at the function.
+ *   start(loop, coro) -> task
+ *     What Cycle.run does with an app's coroutine, on its own (eager.py), documented at start_task.
  *
  * The scope, field by field, as asgi.py built it before (the integration tests pin each one):
  *   path: the target up to '?', percent-decoded as UTF-8 with U+FFFD for bad sequences (what
@@ -90,6 +90,8 @@ enum {
     CTX_TEMPLATE,   /* made by context(): the scope with its constant fields, copied per request */
     CTX_RECEIVE,    /* made by context(): the cycle class's receive and send as found on the class, bound */
     CTX_SEND,       /* per request by their __get__ (what an attribute lookup ends in, without the lookup) */
+    CTX_LOOP,       /* made by context(): the dispatcher's loop, which runs the apps' tasks (start_task) */
+    CTX_GRAB,       /* made by context(): True when start_task can take a new task's first step back */
     CTX_SIZE
 };
 
@@ -119,7 +121,10 @@ static PyObject *keys[K_COUNT];
 static PyObject *s_http, *s_http10, *s_http11;
 static PyObject *s_body, *s_more_body, *s_status, *s_trailers, *s_send_py, *s_writable, *s_finish,
     *s_send_failed, *s_receive, *s_send, *s_ended, *empty_bytes, *empty_tuple, *zero,
-    *empty_str;
+    *empty_str, *s_loop, *s_done, *s_exception;
+/* start_task's: asyncio.Task, eager.guarded, the keyword names of the Task call and the tasks' name (one for
+ * all: Task-N would be formatted per request). Set by the first context() that makes cycles. */
+static PyObject *task_type, *guard, *task_kwnames, *task_name;
 
 /* Methods of RFC 9110 9.3 and PATCH (RFC 5789) as shared strings; any other token is decoded each time. */
 static const char *const method_names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
@@ -467,7 +472,9 @@ struct CycleObject {
 };
 
 static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope, int enter);
-static int run_app(CycleObject *c, PyObject *app, PyObject **coro, PyObject **first);
+static int run_app(CycleObject *c, PyObject *app, PyObject **task);
+static int task_setup(void);
+static int loop_grabs(PyObject *loop);
 static PyObject *cycle_run(CycleObject *c, PyObject *app);
 
 /* Connections with an event left for Python in this batch (see batch() at the top): their later requests
@@ -506,19 +513,18 @@ static PyObject *run_here(PyObject *ctx, uint32_t conn, PyObject *cycle)
     if (!cycle)
         return NULL;
     CycleObject *c = (CycleObject *)cycle;
-    PyObject *suspended[3] = {cycle, NULL, NULL}; /* the payload: cycle, coro, (yielded, context) */
-    int r = run_app(c, PyTuple_GET_ITEM(ctx, CTX_APP), &suspended[1], &suspended[2]);
+    PyObject *suspended[2] = {cycle, NULL}; /* the payload: cycle, task */
+    int r = run_app(c, PyTuple_GET_ITEM(ctx, CTX_APP), &suspended[1]);
     if (r <= 0) {
         Py_DECREF(cycle);
         return r < 0 ? NULL : Py_NewRef(Py_None);
     }
     if (c->complete != Py_True && PyDict_SetItem(PyTuple_GET_ITEM(ctx, CTX_CYCLES), c->conn, cycle) < 0) {
         Py_DECREF(suspended[1]);
-        Py_DECREF(suspended[2]);
         Py_DECREF(cycle);
         return NULL;
     }
-    return entry(UA_ASGI_SUSPENDED, conn, tuple_steal(3, suspended), 0);
+    return entry(UA_ASGI_SUSPENDED, conn, tuple_steal(2, suspended), 0);
 }
 
 static PyObject *py_batch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -691,7 +697,18 @@ static PyObject *py_context(PyObject *self, PyObject *const *args, Py_ssize_t na
     PyObject *send = receive && cycles ? PyObject_GetAttr(args[CTX_CYCLE], s_send) : Py_NewRef(Py_None);
     PyTuple_SET_ITEM(ctx, CTX_RECEIVE, receive);
     PyTuple_SET_ITEM(ctx, CTX_SEND, send);
-    if (!receive || !send) {
+    /* a dispatcher without a loop (unit tests' None) starts no task (start_task refuses) */
+    PyObject *loop = send && cycles ? PyObject_GetAttr(args[CTX_DISP], s_loop) : send ? Py_NewRef(Py_None) : NULL;
+    if (!loop && send && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        loop = Py_NewRef(Py_None);
+    }
+    int grab = loop && loop != Py_None ? loop_grabs(loop) : 0;
+    if (grab < 0)
+        Py_CLEAR(loop);
+    PyTuple_SET_ITEM(ctx, CTX_LOOP, loop);
+    PyTuple_SET_ITEM(ctx, CTX_GRAB, Py_NewRef(grab ? Py_True : Py_False));
+    if (!loop || (cycles && task_setup() < 0)) {
         Py_DECREF(ctx);
         return NULL;
     }
@@ -1282,7 +1299,7 @@ static PyMethodDef cycle_methods[] = {
     {"send", (PyCFunction)cycle_send, METH_O,
      "send(message): ASGI send; an awaitable (finished at once when C handled the message)"},
     {"run", (PyCFunction)cycle_run, METH_O,
-     "run(app): the app's first step; None if it finished, (coro, (yielded, context)) if it suspended"},
+     "run(app): the app's task, its first step taken; None if it finished, else the task"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1352,47 +1369,149 @@ static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope, int en
     return (PyObject *)c;
 }
 
-/* step(coro) -> None | (yielded, context): the first step of a task, without the task (eager.py). The
- * coroutine runs inside a copy of the current context, as Task.__init__ + __step would run it. None: it
- * finished (its return value is dropped, as a task's result is for an ASGI app); a tuple: it suspended on
- * `yielded`, and the context must go to the task that carries it on; an exception: it raised that.
- * PyIter_Send gives the return value without raising StopIteration, which `coro.send` costs. */
-static PySendResult first_step(PyObject *coro, PyObject **result, PyObject **context)
+/* On 3.11 a new task's constructor hands its first step to loop.call_soon. start_task takes it back: the
+ * loop object gets an attribute call_soon (found before its class's method), a builtin bound to the loop
+ * that keeps that one step while grab_next is set and hands any other call to the class's call_soon. */
+static int grab_next;
+static PyObject *grabbed, *s_call_soon;
+
+static PyObject *grab_step(PyObject *loop, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    PyObject *ctx = PyContext_CopyCurrent();
-    if (!ctx)
-        return PYGEN_ERROR;
-    if (PyContext_Enter(ctx) < 0) {
-        Py_DECREF(ctx);
-        return PYGEN_ERROR;
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (grab_next && n == 1) { /* context=: the task's own, which start_task enters for the step */
+        grab_next = 0;
+        Py_XSETREF(grabbed, Py_NewRef(args[0]));
+        Py_RETURN_NONE;
     }
-    *result = NULL;
-    PySendResult r = PyIter_Send(coro, Py_None, result);
-    if (PyContext_Exit(ctx) < 0) {
-        Py_XDECREF(*result);
-        Py_DECREF(ctx);
-        return PYGEN_ERROR;
+    PyObject *meth = _PyType_Lookup(Py_TYPE(loop), s_call_soon); /* borrowed */
+    if (!meth) {
+        PyErr_SetString(PyExc_AttributeError, "call_soon");
+        return NULL;
     }
-    if (r != PYGEN_NEXT)
-        Py_DECREF(ctx);
-    else
-        *context = ctx;
+    /* the class's call_soon, the loop first: callback, its args and context= after it */
+    Py_ssize_t total = n + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+    PyObject *small[8], **stack = total < 8 ? small : PyMem_Malloc(sizeof(PyObject *) * (size_t)(total + 1));
+    if (!stack)
+        return PyErr_NoMemory();
+    stack[0] = loop;
+    memcpy(stack + 1, args, sizeof(PyObject *) * (size_t)total);
+    PyObject *r = PyObject_Vectorcall(meth, stack, (size_t)(n + 1), kwnames);
+    if (stack != small)
+        PyMem_Free(stack);
     return r;
 }
 
-static PyObject *py_step(PyObject *self, PyObject *coro)
+static PyMethodDef grab_def = {"call_soon", (PyCFunction)(void (*)(void))grab_step, METH_FASTCALL | METH_KEYWORDS,
+                               "the loop's call_soon; keeps a new app task's first step for start_task"};
+/* The task of an app's coroutine: Task(guarded(coro), loop=, context=, name=), in a copy of the current
+ * context as create_task makes it, with its first step taken now where the loop allows it, as 3.12's
+ * eager tasks take it: a plain request then finishes before this returns, with no loop iteration between
+ * it and its response. On 3.11 the step the task's constructor hands to loop.call_soon is taken back
+ * (grab_step; a loop with no instance attributes, uvloop's, runs the step from its next iteration, as
+ * create_task would). The app runs inside a real task from its first
+ * line: asyncio.current_task(), timeouts, task groups, anyio and sniffio all need one. Called outside any
+ * task (from batch() and Dispatcher.start, both run by the loop's own iteration), so the step can make
+ * its task the current one. A new reference, or NULL with an error set. */
+static PyObject *start_task(PyObject *loop, int grab, PyObject *coro)
+{
+    if (loop == Py_None) {
+        PyErr_SetString(PyExc_RuntimeError, "no loop to run the app's task on");
+        return NULL;
+    }
+    PyObject *context = PyContext_CopyCurrent();
+    PyObject *g = context ? PyObject_CallOneArg(guard, coro) : NULL;
+    if (!g) {
+        Py_XDECREF(context);
+        return NULL;
+    }
+    PyObject *args[5] = {g, loop, context, task_name, Py_True}; /* Py_True: eager_start, from 3.12 */
+    grab_next = grab;
+    PyObject *task = PyObject_Vectorcall(task_type, args, 1, task_kwnames);
+    Py_DECREF(g);
+    grab_next = 0; /* also when Task() failed before it asked: the next call_soon is no task's */
+    PyObject *step = grabbed;
+    grabbed = NULL;
+    if (task && step) {
+        /* what the loop's Handle would have done with it: run it inside the task's context */
+        PyObject *r = NULL;
+        if (PyContext_Enter(context) == 0) {
+            r = PyObject_CallNoArgs(step);
+            if (PyContext_Exit(context) < 0)
+                Py_CLEAR(r);
+        }
+        if (!r)
+            Py_CLEAR(task);
+        Py_XDECREF(r);
+    }
+    Py_XDECREF(step);
+    Py_DECREF(context);
+    return task;
+}
+
+/* Whether start_task can take a new task's first step back from this loop, after setting it up for that
+ * (grab_step as its call_soon): on 3.11, a loop with instance attributes (a Python class: ours, asyncio's)
+ * whose call_soon nobody else has replaced. From 3.12 Task(eager_start=True) takes the step, on any loop.
+ * -1 with an error set. */
+static int loop_grabs(PyObject *loop)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    (void)loop;
+    return 0;
+#else
+    PyObject **dictp = _PyObject_GetDictPtr(loop);
+    if (!dictp)
+        return 0; /* uvloop's */
+    if (!*dictp && !(*dictp = PyDict_New()))
+        return -1;
+    PyObject *have = PyDict_GetItemWithError(*dictp, s_call_soon);
+    if (have)
+        return PyCFunction_Check(have) && PyCFunction_GET_FUNCTION(have) == (PyCFunction)(void (*)(void))grab_step &&
+               PyCFunction_GET_SELF(have) == loop;
+    if (PyErr_Occurred())
+        return -1;
+    PyObject *fn = PyCFunction_New(&grab_def, loop);
+    int rc = fn ? PyDict_SetItem(*dictp, s_call_soon, fn) : -1;
+    Py_XDECREF(fn);
+    return rc < 0 ? -1 : 1;
+#endif
+}
+
+/* start(loop, coro) -> task: start_task on its own, for tests of it without a server (test_eager.py).
+ * Called, as the server calls it, from a loop callback outside any task. */
+static PyObject *py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    PyObject *result, *ctx;
-    PySendResult r = first_step(coro, &result, &ctx);
-    if (r == PYGEN_ERROR)
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "start(loop, coro)");
         return NULL;
-    if (r == PYGEN_RETURN) {
-        Py_DECREF(result);
-        Py_RETURN_NONE;
     }
-    PyObject *items[2] = {result, ctx};
-    return tuple_steal(2, items);
+    int grab = task_setup() < 0 ? -1 : loop_grabs(args[0]);
+    return grab < 0 ? NULL : start_task(args[0], grab, args[1]);
+}
+
+static int task_setup(void)
+{
+    if (task_type)
+        return 0;
+    PyObject *asyncio = PyImport_ImportModule("asyncio");
+    PyObject *eager = asyncio ? PyImport_ImportModule("uringasgi.protocol.eager") : NULL;
+    task_type = asyncio ? PyObject_GetAttrString(asyncio, "Task") : NULL;
+    guard = eager ? PyObject_GetAttrString(eager, "guarded") : NULL;
+    task_name = eager ? PyObject_GetAttrString(eager, "TASK_NAME") : NULL;
+#if PY_VERSION_HEX >= 0x030C0000
+    task_kwnames = Py_BuildValue("(ssss)", "loop", "context", "name", "eager_start");
+#else
+    task_kwnames = Py_BuildValue("(sss)", "loop", "context", "name");
+#endif
+    Py_XDECREF(asyncio);
+    Py_XDECREF(eager);
+    if (task_type && guard && task_name && task_kwnames)
+        return 0;
+    Py_CLEAR(task_type);
+    Py_CLEAR(guard);
+    Py_CLEAR(task_name);
+    Py_CLEAR(task_kwnames);
+    return -1;
 }
 
 /* attr, as found on the cycle's class, bound to the cycle (see CTX_RECEIVE). */
@@ -1403,45 +1522,55 @@ static PyObject *bound(CycleObject *c, int attr)
     return get ? get(d, (PyObject *)c, (PyObject *)Py_TYPE(c)) : Py_NewRef(d);
 }
 
-/* Cycle.run(app) and batch()'s run_here: Dispatcher.start's work for one request, as eager.run_eagerly
- * does it: the app's coroutine is made and stepped once (step). If it finished, Cycle.ended(exc) runs
- * only when there is something to do (an exception, an incomplete response, a loop to kick, a request
- * count to keep): a plain response is already complete, so most requests end here with no Python call. Any
- * exception the app raises goes to ended(), BaseExceptions too (SystemExit, KeyboardInterrupt, a
- * CancelledError of its own): as with uvicorn, one request cannot stop the server.
- * -1: an error is set. 0: the app finished. 1: it suspended; *coro and *first ((yielded, context)) go
- * to eager.carry_on, and Cycle.run returns them as (coro, first). */
-static int run_app(CycleObject *c, PyObject *app, PyObject **coro, PyObject **first)
+/* Cycle.run(app) and batch()'s run_here: Dispatcher.start's work for one request. The app's coroutine is
+ * made and its task started (start_task), its first step taken at once where the loop allows. If it
+ * finished, Cycle.ended(exc) runs only when there is something to do (an exception, an incomplete
+ * response, a loop to kick, a request count to keep): a plain response is already complete, so most
+ * requests end here with no Python call. Any exception the app raises goes to ended(), BaseExceptions too
+ * (guarded() makes SystemExit and KeyboardInterrupt an AppExit, so they never leave a task step and stop
+ * the loop; a CancelledError of its own is one too): as with uvicorn, one request cannot stop the server.
+ * -1: an error is set. 0: the app finished. 1: it has not; *task is its task, for Dispatcher.carry. */
+static int run_app(CycleObject *c, PyObject *app, PyObject **task)
 {
     PyObject *self = (PyObject *)c;
     PyObject *args[3] = {c->scope, bound(c, CTX_RECEIVE), bound(c, CTX_SEND)};
     PyObject *co = args[1] && args[2] ? PyObject_Vectorcall(app, args, 3, NULL) : NULL;
     Py_XDECREF(args[1]);
     Py_XDECREF(args[2]);
-    PyObject *result, *ctx, *exc = NULL;
-    /* An app that raises when called (a plain function, say) has failed like one that raises in its step. */
-    PySendResult r = co ? first_step(co, &result, &ctx) : PYGEN_ERROR;
-    if (r == PYGEN_NEXT) {
-        PyObject *items[2] = {result, ctx};
-        *first = tuple_steal(2, items);
-        if (!*first) {
-            Py_DECREF(co);
+    PyObject *exc = NULL;
+    if (co) {
+        PyObject *t = start_task(PyTuple_GET_ITEM(c->ctx, CTX_LOOP), PyTuple_GET_ITEM(c->ctx, CTX_GRAB) == Py_True, co);
+        Py_DECREF(co);
+        if (!t)
+            return -1; /* the server's own failure: the app did not run */
+        PyObject *done = PyObject_CallMethodNoArgs(t, s_done);
+        if (!done) {
+            Py_DECREF(t);
             return -1;
         }
-        *coro = co;
-        return 1;
+        Py_DECREF(done);
+        if (done != Py_True) {
+            *task = t;
+            return 1;
+        }
+        /* exception() marks it retrieved; a cancelled task raises its CancelledError instead */
+        exc = PyObject_CallMethodNoArgs(t, s_exception);
+        Py_DECREF(t);
+        if (exc == Py_None)
+            Py_CLEAR(exc);
     }
-    Py_XDECREF(co);
-    if (r == PYGEN_RETURN) {
-        Py_DECREF(result); /* an ASGI app's return value means nothing, as a task's result */
-    } else {
-        PyObject *type, *tb;
-        PyErr_Fetch(&type, &exc, &tb);
-        PyErr_NormalizeException(&type, &exc, &tb);
-        if (tb)
-            PyException_SetTraceback(exc, tb);
-        Py_XDECREF(type);
-        Py_XDECREF(tb);
+    if (!co || !exc) {
+        /* An app that raises when called (a plain function, say) has failed like one that raises in its
+         * task; exception() raising is the CancelledError of a cancelled one. */
+        if (PyErr_Occurred()) {
+            PyObject *type, *tb;
+            PyErr_Fetch(&type, &exc, &tb);
+            PyErr_NormalizeException(&type, &exc, &tb);
+            if (tb)
+                PyException_SetTraceback(exc, tb);
+            Py_XDECREF(type);
+            Py_XDECREF(tb);
+        }
     }
     if (!exc && c->complete == Py_True && PyTuple_GET_ITEM(c->ctx, CTX_KICK) == Py_None &&
         PyTuple_GET_ITEM(c->ctx, CTX_ON_DONE) == Py_None)
@@ -1456,13 +1585,14 @@ static int run_app(CycleObject *c, PyObject *app, PyObject **coro, PyObject **fi
 
 static PyObject *cycle_run(CycleObject *c, PyObject *app)
 {
-    PyObject *out[2];
-    int r = run_app(c, app, &out[0], &out[1]);
-    return r < 0 ? NULL : r == 0 ? Py_NewRef(Py_None) : tuple_steal(2, out);
+    PyObject *task = NULL;
+    int r = run_app(c, app, &task);
+    return r < 0 ? NULL : r == 0 ? Py_NewRef(Py_None) : task;
 }
 
 static PyMethodDef asgi_methods[] = {
-    {"step", py_step, METH_O, "step(coro): None if it finished, (yielded, context) if it suspended"},
+    {"start", (PyCFunction)(void (*)(void))py_start, METH_FASTCALL,
+     "start(loop, coro): the coroutine's task, its first step taken now where the loop allows"},
     {"context", (PyCFunction)(void (*)(void))py_context, METH_FASTCALL,
      "context(servers, scheme, root_path, raw_root, state, extensions, asgi[, cycle_class, dispatcher, "
      "ring_addr, cycles, high_water, access_log, app, look_all, kick, on_request_done]): what batch() and "
@@ -1500,7 +1630,11 @@ static int make_constants(void)
         !(s_finish = PyUnicode_InternFromString("_finish")) ||
         !(s_send_failed = PyUnicode_InternFromString("_send_failed")) ||
         !(s_receive = PyUnicode_InternFromString("receive")) || !(s_send = PyUnicode_InternFromString("send")) ||
-        !(s_ended = PyUnicode_InternFromString("ended")) ||
+        !(s_ended = PyUnicode_InternFromString("ended")) || !(s_loop = PyUnicode_InternFromString("loop")) ||
+        !(s_call_soon = PyUnicode_InternFromString("call_soon")) ||
+
+        !(s_done = PyUnicode_InternFromString("done")) ||
+        !(s_exception = PyUnicode_InternFromString("exception")) ||
         !(empty_bytes = PyBytes_FromStringAndSize(NULL, 0)) || !(empty_tuple = PyTuple_New(0)) ||
         !(empty_str = PyUnicode_FromString("")) ||
         !(zero = PyLong_FromLong(0)) || PyType_Ready(&DoneType) < 0 || PyType_Ready(&CycleType) < 0)

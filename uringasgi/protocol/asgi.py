@@ -6,8 +6,8 @@ handled by one call into C (`_core.asgi.batch`, protocol/asgi.c): a request with
 never reach this file's loop; the rest of the batch comes back as Python objects, a request as its Cycle,
 scope included. `send()` is C (the base class of Cycle): a start and a bytes body, the
 messages of nearly every response, go to the engine from there in one call, with no coroutine; all other
-messages come to `Cycle._send`. The app's coroutine is stepped at once inside a copied
-context, as a task's first step would be, and a task is made only if it suspends (see eager.py).
+messages come to `Cycle._send`. Each app runs in its own task, whose first step is taken as the task is
+made (see eager.py): an app that answers at once has answered before the batch is over.
 
 The cycle of one request, the rules:
   receive():
@@ -39,8 +39,8 @@ from typing import Any
 from uringasgi import _core
 from uringasgi._core import ffi, lib
 from uringasgi.logs import error_logger
+from uringasgi.protocol import eager  # noqa: F401  (its import sets up _core.asgi; C starts its tasks)
 from uringasgi.protocol.accesslog import AccessLog, logged_path
-from uringasgi.protocol.eager import carry_on
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -48,7 +48,6 @@ ASGIApp = Callable[
     [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
 ]
 
-lib.ua_asgi_init()  # done by eager.py's import already; raises there if it fails
 _c: Any = _core.asgi
 _batch = _c.batch
 _respond = _c.respond
@@ -64,7 +63,7 @@ F_HAS_BODY = lib.UA_REQ_HAS_BODY
 SEND_MORE = lib.UA_SEND_MORE
 _EINVAL = -errno.EINVAL
 F_FORWARDED = 0x100  # added by _core.asgi.batch: a Forwarded or X-Forwarded-For/-Proto header is present
-EV_SUSPENDED = 64  # _core.asgi.batch ran a request whose app suspended: payload (cycle, coro, first step)
+EV_SUSPENDED = 64  # _core.asgi.batch ran a request whose app suspended: payload (cycle, task)
 F_NEEDS_LOOK = F_HAS_BODY | F_FORWARDED  # a request that on_request must see
 
 BODY_HIGH_WATER = 64 * 1024  # buffered request body at which C stops reading for this request
@@ -614,18 +613,22 @@ class Dispatcher:
         return True
 
     def start(self, cycle: Cycle) -> None:
-        """Run the app for a request: its first step now (Cycle.run, in C), a task only if it suspends.
+        """Run the app for a request: its task, with its first step taken now (Cycle.run, in C).
 
-        `running` counts the apps a task carries on: one that finished in its first step never counted.
+        `running` counts the apps whose task goes on: one that finished in its first step never counted.
         """
-        suspended = cycle.run(self.app)
-        if suspended is not None:
-            self.carry(cycle, *suspended)
+        task = cycle.run(self.app)
+        if task is not None:
+            self.carry(cycle, task)
 
-    def carry(self, cycle: Cycle, coro: Any, first: tuple[Any, Any]) -> None:
-        """An app that suspended in its first step goes on as a task."""
-        carry_on(self.loop, coro, first, cycle.app_done)
-        self.running += 1  # after: had carry_on raised, no task would ever count it down
+    def carry(self, cycle: Cycle, task: asyncio.Task[Any]) -> None:
+        """An app that did not finish in its first step: its end, when it comes, ends the request."""
+
+        def finished(t: asyncio.Task[Any]) -> None:
+            cycle.app_done(t.exception() if not t.cancelled() else asyncio.CancelledError())
+
+        task.add_done_callback(finished)
+        self.running += 1
 
     def _forwarded(
         self, headers: list[tuple[bytes, bytes]], scheme: str, client: tuple[str, int] | None

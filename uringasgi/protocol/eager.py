@@ -1,20 +1,21 @@
-"""Step a coroutine eagerly; make a task only if it suspends (what 3.12's eager task factory does).
+"""Every app runs in a real task, whose first step is taken at once (what 3.12's eager tasks do).
 
-Most requests never suspend: the app answers from data it already has. Stepping the coroutine at once,
-inside a copied context as a task's first step would be, saves the task and a loop iteration for those.
-If it does suspend, `Resumed` hands it to a real task without stepping it again: the task's first step
-gets the future the coroutine is already waiting on, waits for it like any other, and only then resumes
-the coroutine. So it is never resumed before that future is done, and cancel() reaches it as in a task.
+Most requests never suspend: the app answers from data it already has. Taking the task's first step when
+the task is made, instead of from the loop's next iteration, saves that iteration and the loop's handle
+for those, and the response leaves in the same batch as its request. The task itself is not saved: an app
+needs asyncio.current_task() from its first line (timeouts, task groups, anyio's cancel scopes, sniffio,
+Starlette's BaseHTTPMiddleware and its thread pool all look for it), and the task that carries the app on
+after it suspends must be that same task.
 
-The first step itself is `_core.asgi.step` (protocol/asgi.c): copy the context, enter it, PyIter_Send, leave
-it. In C, a coroutine that finishes hands back its value without the StopIteration that `coro.send` raises
-and this module would catch: that exception was most of the cost of the step.
+`_core.asgi` starts the task (protocol/asgi.c, start_task): on 3.12 with Task(eager_start=True); on 3.11 it
+takes back the first step that the task's constructor gives loop.call_soon, and runs it at once. A loop
+that is no Python object (uvloop's) runs that step from its next iteration on 3.11, as create_task does.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from uringasgi import _core
@@ -22,64 +23,24 @@ from uringasgi._core import lib
 
 if lib.ua_asgi_init() < 0:
     raise ImportError("uringasgi._core: the C-API functions of protocol/asgi.c could not be set up")
-# step(coro) -> None | (yielded, context): the first step that Cycle.run (asgi.c) takes for every request,
-# bound on its own so that it and carry_on can be tested together without a server (tests/unit/test_eager.py).
-step: Callable[[Coroutine[Any, Any, Any]], tuple[Any, Any] | None] = _core.asgi.step
 
-Done = Callable[[BaseException | None], None]
+# The name of every app's task: a constant, since "Task-N" would be formatted for every request.
+TASK_NAME = "uringasgi-request"
 
 
 class AppExit(Exception):
-    """The app raised SystemExit or KeyboardInterrupt (its cause) after its first step. A task lets those two
-    out of the event loop; in an app they are its error, which gets a 500 as any other, as with uvicorn."""
+    """The app raised SystemExit or KeyboardInterrupt (its cause). A task lets those two out of the event
+    loop; in an app they are its error, which gets a 500 as any other, as with uvicorn."""
 
 
-def _guarded(step: Callable[..., Any], *args: Any) -> Any:
+async def guarded(app: Awaitable[Any]) -> Any:
+    """What an app's task runs: the app, with its SystemExit and KeyboardInterrupt made an AppExit."""
     try:
-        return step(*args)
+        return await app
     except (SystemExit, KeyboardInterrupt) as exc:
         raise AppExit(repr(exc)) from exc
 
 
-class Resumed(Coroutine[Any, Any, Any]):
-    __slots__ = ("_coro", "_first", "_pending")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
-        self._coro = coro
-        self._first = first
-        self._pending = True
-
-    def send(self, value: Any) -> Any:
-        if self._pending:
-            self._pending = False
-            first, self._first = self._first, None
-            return first
-        return _guarded(self._coro.send, value)
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        # A cancel() before the first step lands here: the coroutine gets it where it waits.
-        self._pending = False
-        self._first = None
-        if val is None and tb is None:
-            return _guarded(self._coro.throw, typ)
-        return _guarded(self._coro.throw, typ, val, tb)
-
-    def close(self) -> None:
-        self._coro.close()
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        raise TypeError("Resumed is stepped by a task, never awaited")
-
-
-def carry_on(
-    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], suspended: tuple[Any, Any], done: Done
-) -> asyncio.Task[Any]:
-    """The task that carries on a coroutine `step` left suspended; `done(exc)` when it finishes."""
-    yielded, ctx = suspended
-    task = loop.create_task(Resumed(coro, yielded), context=ctx)
-
-    def finished(t: asyncio.Task[Any]) -> None:
-        done(t.exception() if not t.cancelled() else asyncio.CancelledError())
-
-    task.add_done_callback(finished)
-    return task
+# start(loop, coro) -> task: what Cycle.run does with an app's coroutine, bound on its own so that it can
+# be tested without a server (tests/unit/test_eager.py). Called from a loop callback, outside any task.
+start: Callable[[asyncio.AbstractEventLoop, Coroutine[Any, Any, Any]], asyncio.Task[Any]] = _core.asgi.start
