@@ -132,6 +132,16 @@ def install_routes(ring: Any, config: Config) -> Any:
     return Attached(ring, router, [m.ptr for m in mounts]), mounts
 
 
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """What asyncio.run does before it closes its loop: the tasks still running (an app's background work,
+    started at startup and never stopped) are cancelled and waited for, so that their finally blocks run."""
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
 class Server:
     def __init__(
         self,
@@ -183,6 +193,7 @@ class Server:
             return code
         finally:
             with contextlib.suppress(Exception):
+                _cancel_leftovers(loop)
                 loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
             lib.ua_ring_free(ring)

@@ -26,6 +26,15 @@ def test_lifespan_startup_failure_exits_non_zero() -> None:
         assert "database is down" in sp.output
 
 
+def test_a_task_left_running_is_cancelled_at_exit(tmp_path) -> None:
+    """As under asyncio.run (uvicorn): its finally runs before the process ends."""
+    out = tmp_path / "leftover.txt"
+    with serve("raw:background_work", env={"LEFTOVER_FILE": str(out)}) as sp:
+        assert httpx.get(sp.url).text == "ok"
+        assert sp.stop(signal.SIGTERM) == 0
+    assert out.read_text() == "finally ran\n"
+
+
 def test_lifespan_off_skips_it() -> None:
     with serve("raw:lifespan_ok", "--lifespan", "off") as sp:
         assert httpx.get(sp.url).text == "none"

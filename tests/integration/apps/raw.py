@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -23,6 +24,32 @@ async def logs_to_uvicorn(scope: Any, receive: Any, send: Any) -> None:
     logging.getLogger("uvicorn.error").info("app says %s", scope["path"])
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"logged"})
+
+
+async def background_work(scope: Any, receive: Any, send: Any) -> None:
+    """Starts a task at startup that nothing stops; its finally writes to $LEFTOVER_FILE."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                _background.append(asyncio.create_task(_forever()))
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+_background: list[asyncio.Task[None]] = []
+
+
+async def _forever() -> None:
+    try:
+        while True:
+            await asyncio.sleep(0.1)
+    finally:
+        with open(os.environ["LEFTOVER_FILE"], "a") as f:
+            f.write("finally ran\n")
 
 
 async def status(scope: Any, receive: Any, send: Any) -> None:
