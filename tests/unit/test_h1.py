@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http
 import pathlib
 import sys
 from typing import Any
@@ -311,6 +312,22 @@ def test_extra_lines_are_appended() -> None:
     assert c.respond(200, body_len=0, extra=b"x-extra: 1\r\n") == (
         b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nx-extra: 1\r\n\r\n"
     )
+
+
+@pytest.mark.parametrize("status", [s.value for s in http.HTTPStatus if s.value >= 200])
+def test_every_registered_status_has_its_reason_phrase(status: int) -> None:
+    """The phrase a client sees in the status line, as uvicorn sends it (RFC 9110's name where Python's
+    older one differs)."""
+    renamed = {
+        413: "Content Too Large",
+        414: "URI Too Long",
+        416: "Range Not Satisfiable",
+        422: "Unprocessable Content",
+    }
+    c = Conn(flags=0)
+    c.feed(GET)
+    phrase = renamed.get(status, http.HTTPStatus(status).phrase).encode()
+    assert c.respond(status, body_len=0).split(b"\r\n")[0] == b"HTTP/1.1 %d %s" % (status, phrase)
 
 
 def test_unknown_status_has_empty_reason() -> None:
