@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -106,6 +107,19 @@ def test_a_decoded_line_break_in_the_path_cannot_forge_an_access_line(fmt: tuple
         assert sp.wait_for("/a%0AINFO%3A%20%20%20%20%20forged%0D")
         sp.stop()
         assert not [ln for ln in sp.output.splitlines() if "forged" in ln and "/a%0A" not in ln]
+
+
+def test_a_response_cut_short_is_logged() -> None:
+    """The app failed mid-body, or its client left mid-stream: the line is written with the status the
+    response started with (uvicorn writes it at the start)."""
+    with serve("raw:boom_after") as sp:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(sp.url + "/cut")
+        assert sp.wait_for('"GET /cut HTTP/1.1" 200')
+    with serve("starlette_app:app") as sp:
+        with httpx.stream("GET", sp.url + "/ticks") as r:
+            next(r.iter_lines())
+        assert sp.wait_for('"GET /ticks HTTP/1.1" 200')
 
 
 def test_no_access_log() -> None:

@@ -380,6 +380,12 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
         if self.waiters is not None:
             self._wake()
         disp = self.disp
+        self._log_access()
+        if disp.cycles.get(self.conn) is self:
+            del disp.cycles[self.conn]
+
+    def _log_access(self) -> None:
+        disp = self.disp
         if disp.access.enabled:
             scope = self.scope
             disp.access.log(
@@ -393,8 +399,6 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
                 self.start_time,
                 scope["headers"],
             )
-        if disp.cycles.get(self.conn) is self:
-            del disp.cycles[self.conn]
 
     # --- the app finished ----------------------------------------------------------------------
     def app_done(self, exc: BaseException | None) -> None:
@@ -439,6 +443,10 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
             return
         if self.head_sent:
             lib.ua_conn_close(disp.ring, self.conn)
+        if self.started:
+            # A response cut short (the app failed, or its client left, mid-body) is logged too, with the
+            # status it started with, as uvicorn logs it (at the start) and nginx (at the end).
+            self._log_access()
         self.complete = True
         if disp.cycles.get(self.conn) is self:
             del disp.cycles[self.conn]
