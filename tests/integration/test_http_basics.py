@@ -376,3 +376,24 @@ def test_client_disconnect_mid_body_is_seen_by_app() -> None:
                 break
             threading.Event().wait(0.05)
         assert httpx.get(sp.url + "/seen").text == "disconnect"
+
+
+@pytest.mark.parametrize("loop", ["uring", "asyncio"])
+@pytest.mark.parametrize("path", ["/", "/later"])
+def test_the_head_goes_when_the_app_waits_after_starting(loop: str, path: str) -> None:
+    """An app that starts its response and then waits for its first body (a stream's first event): the
+    client has the head at once, as from uvicorn, not when the body comes 2 s later."""
+    with serve("raw:head_then_wait", "--loop", loop) as sp:
+        s = connect(sp.port)
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+        s.settimeout(1.0)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)  # TimeoutError: the head was held
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"transfer-encoding: chunked" in head
+        s.settimeout(5)
+        rest = head.partition(b"\r\n\r\n")[2]
+        while not rest.endswith(b"0\r\n\r\n"):
+            rest += s.recv(4096)
+        assert b"data: event" in rest
+        s.close()

@@ -121,7 +121,9 @@ static PyObject *keys[K_COUNT];
 static PyObject *s_http, *s_http10, *s_http11;
 static PyObject *s_body, *s_more_body, *s_status, *s_trailers, *s_send_py, *s_writable, *s_finish,
     *s_send_failed, *s_receive, *s_send, *s_ended, *empty_bytes, *empty_tuple, *zero,
-    *empty_str, *s_loop, *s_done, *s_exception;
+    *empty_str, *s_loop, *s_done, *s_exception, *s_flush_head, *s_call_soon;
+/* Set while start_task takes an app's first step itself: a start sent then is seen to by run_app. */
+static int in_first_step;
 /* start_task's: asyncio.Task, eager.guarded, the keyword names of the Task call and the tasks' name (one for
  * all: Task-N would be formatted per request). Set by the first context() that makes cycles. */
 static PyObject *task_type, *guard, *task_kwnames, *task_name;
@@ -1288,6 +1290,18 @@ static PyObject *cycle_send(CycleObject *c, PyObject *msg)
         set_field(&c->start_headers, f[M_HEADERS] ? f[M_HEADERS] : empty_tuple);
         if (t)
             set_field(&c->trailers, Py_True);
+        /* The head waits for the first body, to leave with it in one send. If the app waits on something
+         * else first, Cycle._flush_head sends it alone once this step ends, as uvicorn sends it at the
+         * start (an EventSource opens when the head comes). In an app's first step run_app sees to it. */
+        if (!in_first_step) {
+            PyObject *flush = PyObject_GetAttr((PyObject *)c, s_flush_head);
+            PyObject *r = flush ? PyObject_CallMethodOneArg(PyTuple_GET_ITEM(c->ctx, CTX_LOOP), s_call_soon, flush)
+                                : NULL;
+            Py_XDECREF(flush);
+            if (!r)
+                return NULL;
+            Py_DECREF(r);
+        }
         Py_INCREF(&DONE);
         return &DONE;
     }
@@ -1373,7 +1387,7 @@ static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope, int en
  * loop object gets an attribute call_soon (found before its class's method), a builtin bound to the loop
  * that keeps that one step while grab_next is set and hands any other call to the class's call_soon. */
 static int grab_next;
-static PyObject *grabbed, *s_call_soon;
+static PyObject *grabbed;
 
 static PyObject *grab_step(PyObject *loop, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -1435,7 +1449,9 @@ static PyObject *start_task(PyObject *loop, int grab, PyObject *coro)
         /* what the loop's Handle would have done with it: run it inside the task's context */
         PyObject *r = NULL;
         if (PyContext_Enter(context) == 0) {
+            in_first_step = 1;
             r = PyObject_CallNoArgs(step);
+            in_first_step = 0;
             if (PyContext_Exit(context) < 0)
                 Py_CLEAR(r);
         }
@@ -1550,6 +1566,15 @@ static int run_app(CycleObject *c, PyObject *app, PyObject **task)
         }
         Py_DECREF(done);
         if (done != Py_True) {
+            /* it started its response and waits on something else: the head goes now (see cycle_send) */
+            if (c->started == Py_True && c->head_sent == Py_False) {
+                PyObject *r = PyObject_CallMethodNoArgs(self, s_flush_head);
+                if (!r) {
+                    Py_DECREF(t);
+                    return -1;
+                }
+                Py_DECREF(r);
+            }
             *task = t;
             return 1;
         }
@@ -1631,6 +1656,7 @@ static int make_constants(void)
         !(s_send_failed = PyUnicode_InternFromString("_send_failed")) ||
         !(s_receive = PyUnicode_InternFromString("receive")) || !(s_send = PyUnicode_InternFromString("send")) ||
         !(s_ended = PyUnicode_InternFromString("ended")) || !(s_loop = PyUnicode_InternFromString("loop")) ||
+        !(s_flush_head = PyUnicode_InternFromString("_flush_head")) ||
         !(s_call_soon = PyUnicode_InternFromString("call_soon")) ||
 
         !(s_done = PyUnicode_InternFromString("done")) ||

@@ -17,7 +17,8 @@ The cycle of one request, the rules:
       http.disconnect; after a disconnect it gives http.disconnect at once.
   send():
     - http.response.start is held until the first body message, so a plain response is one call into C
-      (head and body in one send);
+      (head and body in one send); if the app waits on something else first, the head goes alone when
+      that step of the app ends (_flush_head), as uvicorn sends it at the start;
     - a body after the client has gone raises OSError (ASGI spec 2.4);
     - while C holds more than the high-water mark for this connection, send() waits for UA_EV_WRITABLE;
     - a message out of order raises RuntimeError naming it, and the error is logged.
@@ -265,8 +266,22 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
             self.start_headers = message.get("headers", ())
             if message.get("trailers", False):
                 self.trailers = True
+            self.disp.loop.call_soon(self._flush_head)  # as the C send() does (asgi.c, cycle_send)
         else:
             await self._send_extension(kind, message)
+
+    def _flush_head(self) -> None:
+        """The app started its response, then waited on something else than its first body (an event for
+        a stream, say): the head goes alone, as uvicorn sends it at the start, so that the client sees the
+        response begin. A no-op once the head has gone with a body. An error is left for the app's next
+        send() to meet."""
+        if self.head_sent or not self.started or self.body_ended or self.disconnected or self.complete:
+            return
+        disp = self.disp
+        rc = _respond(disp.ring_addr, self.conn, self.status, self.start_headers, b"", SEND_MORE)
+        self.head_sent = rc >= 0
+        if disp.kick is not None:
+            disp.kick()
 
     async def _writable(self) -> None:
         """Back-pressure: wait until C has sent enough of what is queued for this connection."""

@@ -52,6 +52,19 @@ async def _forever() -> None:
             f.write("finally ran\n")
 
 
+async def head_then_wait(scope: Any, receive: Any, send: Any) -> None:
+    """Starts its response, then waits 2 s for its first event, as a stream does; /later: after a wait."""
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/later":
+        await asyncio.sleep(0.05)
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]}
+    )
+    await asyncio.sleep(2)
+    await send({"type": "http.response.body", "body": b"data: event\n\n"})
+
+
 async def status(scope: Any, receive: Any, send: Any) -> None:
     """Answers with the status given as ?s= (200 without one) and an empty body."""
     if scope["type"] != "http":
