@@ -131,6 +131,36 @@ def test_enobufs_is_back_pressure_not_an_error() -> None:
         e.stop()
 
 
+def test_a_connection_waiting_for_a_buffer_is_not_taken_for_idle() -> None:
+    """Many uploads at once on fresh connections, two buffers, a 300 ms keep-alive: a connection whose
+    request waits unread for a buffer is served when its turn comes, not closed as an idle one."""
+    e = Engine(buf_count=2, buf_size=128, keepalive_ms=300)
+    try:
+        n = 200
+        bodies = [os.urandom(20_000) for _ in range(n)]
+        results: list[object] = [b""] * n
+
+        def client(i: int) -> None:
+            try:
+                with socket.create_connection(("127.0.0.1", e.port), timeout=30) as s:
+                    s.sendall(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 20000\r\n\r\n" + bodies[i])
+                    results[i] = read_response(s, bytearray())[2]
+            except OSError as exc:
+                results[i] = exc
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        failed = [r for r, b in zip(results, bodies, strict=True) if r != b]
+        assert not failed, f"{len(failed)} of {n} uploads failed, e.g. {failed[0]!r}"[:300]
+        assert e.settled()["timeouts"] == 0
+        assert_clean(e)
+    finally:
+        e.stop()
+
+
 def test_completion_for_a_closed_and_reused_slot_is_dropped() -> None:
     """Slot 0 serves A, then C (same slot, next generation). A late end-of-stream for A must not close C."""
     e = Engine(max_conns=2)

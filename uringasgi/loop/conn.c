@@ -595,6 +595,7 @@ void ua_on_recv(struct ua_ring *r, uint64_t ud, int res, uint32_t flags)
             if (!(c->flags & C_CLOSING)) {
                 c->flags |= C_STARVED;
                 ua_list_add_tail(&r->starved_q, &c->slink);
+                timer_update(r, c);
             }
         } else if (res < 0 && res != -ECANCELED) {
             conn_abort(r, c, res);
@@ -798,13 +799,15 @@ void ua_conns_work(struct ua_ring *r)
         if ((c->flags & C_CLOSING) && c->ops == 0)
             finalize(r, c);
     }
-    if (!ua_list_empty(&r->starved_q) && r->bufs.n_out < r->bufs.count) {
-        while (!ua_list_empty(&r->starved_q)) {
-            struct ua_conn *c = UA_CONTAINER(r->starved_q.next, struct ua_conn, slink);
-            ua_list_del(&c->slink);
-            c->flags &= ~(uint32_t)C_STARVED;
-            recv_arm(r, c);
-        }
+    /* As many starved recvs as there are free buffers, oldest first: re-arming them all for one free
+     * buffer had thousands fail on ENOBUFS again at once, and the connections still armed took every
+     * buffer first, round after round. */
+    for (uint32_t room = r->bufs.count - r->bufs.n_out; room && !ua_list_empty(&r->starved_q); room--) {
+        struct ua_conn *c = UA_CONTAINER(r->starved_q.next, struct ua_conn, slink);
+        ua_list_del(&c->slink);
+        c->flags &= ~(uint32_t)C_STARVED;
+        recv_arm(r, c);
+        timer_update(r, c);
     }
 }
 

@@ -12,7 +12,9 @@
  *                                                                               first byte, not the last
  *   T_WRITE  output queued; refreshed on every send that     write_timeout_ms   abort (DISCONNECT to
  *            makes progress                                                     Python if it holds one)
- *   none     Python holds the request and nothing is queued: the application takes the time it takes
+ *   none     Python holds the request and nothing is queued: the application takes the time it takes;
+ *            or its recv waits for a buffer (C_STARVED): what it sent waits in the kernel for us, so it is
+ *            neither idle nor slow, and its timer starts again when its recv is armed again
  */
 #define _GNU_SOURCE
 #include "loop/conn.h"
@@ -50,7 +52,7 @@ void timer_update(struct ua_ring *r, struct ua_conn *c)
         kind = T_WRITE;
     else if (c->flags & C_LINGER)
         kind = T_IDLE;
-    else if (c->flags & C_HELD)
+    else if (c->flags & (C_HELD | C_STARVED))
         kind = T_NONE;
     else if (c->in_len)
         kind = T_HEAD;
