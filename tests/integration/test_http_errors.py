@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import struct
+import threading
 import time
 
 import httpx
@@ -153,3 +156,33 @@ def test_client_that_vanishes_mid_request_does_not_hurt_others() -> None:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             s.close()
         assert httpx.post(sp.url, content=b"ok").content == b"ok"
+
+
+def test_clients_that_reset_mid_body_under_a_flood_are_let_go_at_once() -> None:
+    """Thousands of uploads that stop mid-body with a reset, far more than the receive buffers: a
+    connection waiting for a buffer learns of its client's reset without one, so the server does not pile
+    up connections (and their apps' partial bodies) it would only find gone once a buffer came free."""
+    with serve("raw:echo", "--no-access-log", nofile=20000) as sp:
+        part = b"x" * 100_000
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"
+        count = 0
+        lock = threading.Lock()
+
+        def flood() -> None:
+            nonlocal count
+            for _ in range(60):
+                with socket.create_connection(("127.0.0.1", sp.port), timeout=10) as s:
+                    s.sendall(head + part)
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                with lock:
+                    count += 1
+
+        threads = [threading.Thread(target=flood) for _ in range(100)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        open_fds = len(os.listdir(f"/proc/{sp.proc.pid}/fd"))
+        assert count == 6000
+        assert open_fds < 1500, f"{open_fds} fds open once the 6000 clients had all reset"
+        assert httpx.post(sp.url, content=b"still here").content == b"still here"

@@ -40,6 +40,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -171,6 +172,38 @@ static void recv_arm(struct ua_ring *r, struct ua_conn *c)
     sqe->user_data = UD(OP_RECV, 0, conn_id(r, c));
     c->ops++;
     c->flags |= C_RECV_ARMED;
+}
+
+/* A starved connection reads nothing until a buffer is free, so it would not see its client's reset, and
+ * under a flood of clients that send part of a body and reset, thousands of them (and their apps, holding
+ * what they read) waited for buffers only to find the client gone. A poll needs no buffer: POLLERR and
+ * POLLHUP (a reset, both directions gone) end the connection at once. A FIN alone (POLLRDHUP) is a
+ * half-close whose request may still be answered, so it is not watched. One poll at a time; it stays
+ * armed after the recv is again (the completion is then ignored), and a close cancels it with the rest. */
+static void hup_watch(struct ua_ring *r, struct ua_conn *c)
+{
+    if (c->flags & (C_HUP_WATCH | C_CLOSING))
+        return;
+    struct io_uring_sqe *sqe = ua_sqe(r);
+    io_uring_prep_poll_add(sqe, c->fd, POLLERR | POLLHUP);
+    sqe->user_data = UD(OP_HUP, 0, conn_id(r, c));
+    c->ops++;
+    c->flags |= C_HUP_WATCH;
+}
+
+void ua_on_hup(struct ua_ring *r, uint64_t ud, int res, uint32_t flags)
+{
+    (void)flags;
+    struct ua_conn *c = conn_get(r, UD_ID(ud));
+    if (!c) {
+        r->st.dropped_stale++;
+        return;
+    }
+    c->flags &= ~(uint32_t)C_HUP_WATCH;
+    c->ops--;
+    if (res > 0 && (res & (POLLERR | POLLHUP)) && (c->flags & C_STARVED))
+        conn_abort(r, c, -ECONNRESET);
+    conn_finish(r, c);
 }
 
 static void recv_cancel(struct ua_ring *r, struct ua_conn *c)
@@ -596,6 +629,7 @@ void ua_on_recv(struct ua_ring *r, uint64_t ud, int res, uint32_t flags)
                 c->flags |= C_STARVED;
                 ua_list_add_tail(&r->starved_q, &c->slink);
                 timer_update(r, c);
+                hup_watch(r, c);
             }
         } else if (res < 0 && res != -ECANCELED) {
             conn_abort(r, c, res);

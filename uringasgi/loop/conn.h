@@ -30,6 +30,7 @@
 #define C_LOOPBACK 0x10000     /* the peer is 127.0.0.0/8 or ::1 (send.c: no SEND_ZC by default) */
 #define C_NONBLOCK 0x20000     /* the socket is O_NONBLOCK (sendfile.c) */
 #define C_OUT_GATED 0x40000    /* the next request head waits until the output queue drains (conn.c feed) */
+#define C_HUP_WATCH 0x80000    /* a poll for the client's reset is in the kernel (a starved recv: conn.c) */
 
 /* timer kinds (timer.c) */
 #define T_NONE 0

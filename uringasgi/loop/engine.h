@@ -31,6 +31,7 @@ enum ua_op {
     OP_FILE,        /* sendfile.c: POLLOUT for a file range's socket, or a NOP to yield the loop */
     OP_NOP,         /* ua_ring_debug_stale: a NOP that completes as a late recv of a closed conn */
     OP_QUIET,       /* a completion with nothing left to do (cancel-all at teardown) */
+    OP_HUP,         /* one-shot poll for a starved connection's reset (conn.c) */
 };
 
 #define UD(op, aux, id) (((uint64_t)(op) << 56) | ((uint64_t)((aux) & 0xffffffu) << 32) | (uint32_t)(id))
@@ -200,6 +201,7 @@ void ua_listener_arm(struct ua_ring *r, uint32_t idx);
 void ua_on_accept(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
 void ua_on_recv(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
 void ua_on_cancel(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
+void ua_on_hup(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
 void ua_conns_work(struct ua_ring *r); /* parse queue, notify queue, starved recvs */
 void ua_conns_eof(struct ua_ring *r);  /* at the start of a run: a request the client left is given up */
 /* Work for the next run: what ua_conns_work could not finish for lack of room, and eof_q */

@@ -527,6 +527,9 @@ static void dispatch(struct ua_ring *r, struct io_uring_cqe *cqe)
     case OP_CANCEL:
         ua_on_cancel(r, ud, res, flags);
         break;
+    case OP_HUP:
+        ua_on_hup(r, ud, res, flags);
+        break;
     case OP_POLL:
         on_poll(r, ud, res);
         break;
