@@ -122,7 +122,8 @@ static PyObject *s_http, *s_http10, *s_http11;
 static PyObject *s_body, *s_more_body, *s_status, *s_trailers, *s_send_py, *s_writable, *s_finish,
     *s_send_failed, *s_receive, *s_send, *s_ended, *empty_bytes, *empty_tuple, *zero,
     *empty_str, *s_loop, *s_done, *s_exception, *s_flush_head, *s_call_soon;
-/* Set while start_task takes an app's first step itself: a start sent then is seen to by run_app. */
+/* Set while start_task takes an app's first step (or, from 3.12, Task() takes it): a start sent then is
+ * seen to by run_app, with no flush scheduled per response. */
 static int in_first_step;
 /* start_task's: asyncio.Task, eager.guarded, the keyword names of the Task call and the tasks' name (one for
  * all: Task-N would be formatted per request). Set by the first context() that makes cycles. */
@@ -927,7 +928,8 @@ static PyTypeObject DoneType = {
     .tp_methods = done_methods,
 };
 
-static PyObject DONE = {_PyObject_EXTRA_INIT 1, &DoneType};
+/* PyObject_HEAD_INIT is how each Python version spells a static object's header (3.12 made it immortal) */
+static PyObject DONE[1] = {PyObject_HEAD_INIT(&DoneType)};
 
 #define CYCLE_FIELDS(X)                                                                                       \
     X(disp) X(conn) X(scope) X(started) X(head_sent) X(body_ended) X(complete) X(disconnected) X(trailers)     \
@@ -1219,8 +1221,7 @@ static PyObject *cycle_body(CycleObject *c, PyObject *body, int more)
     } else if (rc > c->high_water) {
         return PyObject_CallMethodNoArgs((PyObject *)c, s_writable);
     }
-    Py_INCREF(&DONE);
-    return &DONE;
+    return Py_NewRef(DONE);
 }
 
 /* The fields of a message send() reads, borrowed, found in one walk over the message: a message holds
@@ -1302,8 +1303,7 @@ static PyObject *cycle_send(CycleObject *c, PyObject *msg)
                 return NULL;
             Py_DECREF(r);
         }
-        Py_INCREF(&DONE);
-        return &DONE;
+        return Py_NewRef(DONE);
     }
 general:
     return PyObject_CallMethodOneArg((PyObject *)c, s_send_py, msg);
@@ -1389,6 +1389,7 @@ static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope, int en
 static int grab_next;
 static PyObject *grabbed;
 
+#if PY_VERSION_HEX < 0x030C0000 /* from 3.12 Task(eager_start=True) takes the step */
 static PyObject *grab_step(PyObject *loop, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t n = PyVectorcall_NARGS(nargsf);
@@ -1417,13 +1418,14 @@ static PyObject *grab_step(PyObject *loop, PyObject *const *args, size_t nargsf,
 
 static PyMethodDef grab_def = {"call_soon", (PyCFunction)(void (*)(void))grab_step, METH_FASTCALL | METH_KEYWORDS,
                                "the loop's call_soon; keeps a new app task's first step for start_task"};
+#endif
 /* The task of an app's coroutine: Task(guarded(coro), loop=, context=, name=), in a copy of the current
  * context as create_task makes it, with its first step taken now where the loop allows it, as 3.12's
  * eager tasks take it: a plain request then finishes before this returns, with no loop iteration between
  * it and its response. On 3.11 the step the task's constructor hands to loop.call_soon is taken back
  * (grab_step; a loop with no instance attributes, uvloop's, runs the step from its next iteration, as
- * create_task would). The app runs inside a real task from its first
- * line: asyncio.current_task(), timeouts, task groups, anyio and sniffio all need one. Called outside any
+ * create_task would). The app runs inside a real task from its first line: asyncio.current_task(),
+ * timeouts, task groups, anyio and sniffio all need one. Called outside any
  * task (from batch() and Dispatcher.start, both run by the loop's own iteration), so the step can make
  * its task the current one. A new reference, or NULL with an error set. */
 static PyObject *start_task(PyObject *loop, int grab, PyObject *coro)
@@ -1440,7 +1442,9 @@ static PyObject *start_task(PyObject *loop, int grab, PyObject *coro)
     }
     PyObject *args[5] = {g, loop, context, task_name, Py_True}; /* Py_True: eager_start, from 3.12 */
     grab_next = grab;
+    in_first_step = 1; /* from 3.12 the constructor takes the step itself (eager_start) */
     PyObject *task = PyObject_Vectorcall(task_type, args, 1, task_kwnames);
+    in_first_step = 0;
     Py_DECREF(g);
     grab_next = 0; /* also when Task() failed before it asked: the next call_soon is no task's */
     PyObject *step = grabbed;
