@@ -67,6 +67,29 @@ def test_more_body_than_the_content_length_is_named_in_the_log(faulty) -> None:
     assert faulty.wait_for("Response content longer than Content-Length")
 
 
+@pytest.mark.parametrize("path", ["/too-short", "/too-short-two", "/too-short-file"])
+def test_less_body_than_the_content_length_is_named_in_the_log(faulty, path: str) -> None:
+    """The client gets the bytes there are and then the close, the only end it can see; the app's send()
+    raises, as uvicorn's does, so its log says why the client got a cut body."""
+    said = "RuntimeError: Response content shorter than Content-Length"
+    before = faulty.output.count(said)
+    s = connect(faulty.port)
+    s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+    got = b""
+    s.settimeout(5)
+    while chunk := s.recv(65536):
+        got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"content-length: 10" in head.lower()
+    assert body == b"short"
+    assert faulty.wait_for(f'"GET {path} HTTP/1.1" 200')
+    deadline = time.monotonic() + 5
+    while faulty.output.count(said) == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert faulty.output.count(said) == before + 1
+    assert httpx.get(faulty.url + "/").text == "ok"
+
+
 def test_what_an_app_writes_into_its_extensions_stays_its_own(faulty) -> None:
     first = httpx.get(faulty.url + "/extensions").text.split(",")
     second = httpx.get(faulty.url + "/extensions").text.split(",")

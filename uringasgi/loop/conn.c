@@ -852,16 +852,19 @@ int ua_conns_pending(struct ua_ring *r)
 
 /* ---- calls from Python ---- */
 
-void conn_response_done(struct ua_ring *r, struct ua_conn *c)
+int conn_response_done(struct ua_ring *r, struct ua_conn *c)
 {
     c->flags &= ~(uint32_t)(C_HELD | C_RESP | C_WANT_WR);
-    int close_it = c->h1.resp_framing == UA_H1_FRAME_LENGTH && (int64_t)c->body_sent != c->h1.resp_length;
-    if (ua_h1_response_done(&c->h1) == 1 || close_it || ((c->flags & C_PEER_EOF) && !c->in_len)) {
+    /* Fewer bytes than the content-length announced: the client cannot tell where the response ends but by
+     * the close. (More never gets here: the send that would overrun it is refused.) */
+    int cut = c->h1.resp_framing == UA_H1_FRAME_LENGTH && (int64_t)c->body_sent != c->h1.resp_length;
+    if (ua_h1_response_done(&c->h1) == 1 || cut || ((c->flags & C_PEER_EOF) && !c->in_len)) {
         conn_close_graceful(r, c);
-        return;
+        return cut ? -ENODATA : 0;
     }
     conn_input_resume(r, c);
     timer_update(r, c);
+    return 0;
 }
 
 int ua_conn_want_body(struct ua_ring *r, uint32_t conn, int want)

@@ -111,17 +111,17 @@ void conn_abort(struct ua_ring *r, struct ua_conn *c, int res);  /* now; res for
 void conn_notify(struct ua_ring *r, struct ua_conn *c, uint32_t flag);
 void conn_op_done(struct ua_ring *r, struct ua_conn *c);         /* a final completion came */
 void conn_finish(struct ua_ring *r, struct ua_conn *c);          /* after one: free the slot if closing */
-void conn_response_done(struct ua_ring *r, struct ua_conn *c);   /* the last byte Python sends is queued */
+int conn_response_done(struct ua_ring *r, struct ua_conn *c);    /* the last byte Python sends is queued */
 void conn_output_drained(struct ua_ring *r, struct ua_conn *c);
 
 /* send.c */
 void send_queue(struct ua_ring *r, struct ua_conn *c, struct ua_out *o);
 void send_kick(struct ua_ring *r, struct ua_conn *c); /* start a send if none is in flight */
+int send_end(struct ua_ring *r, struct ua_conn *c, int more); /* how a call from Python that queued ends */
 void send_free_all(struct ua_ring *r, struct ua_conn *c);
 void send_progress(struct ua_ring *r, struct ua_conn *c, uint64_t n); /* n bytes of the queue left */
 void send_next(struct ua_ring *r, struct ua_conn *c);                 /* the send in flight ended */
 int send_held_conn(struct ua_ring *r, uint32_t conn, struct ua_conn **out); /* -EPIPE/-EINVAL or 0 */
-int send_queued(struct ua_ring *r, struct ua_conn *c);                /* bytes queued; notes "full" */
 struct ua_out *out_new(uint32_t len);
 int send_zc_init(struct ua_ring *r);
 void send_zc_fini(struct ua_ring *r);

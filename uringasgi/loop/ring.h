@@ -130,6 +130,8 @@ int ua_ring_poll(struct ua_ring *r, int fd, uint32_t events);
  * does not match the NULs, or a CR/LF in a value, or a bad token in a name, is -EINVAL (header injection),
  * as is framing h1 refuses (content-length beside transfer-encoding, chunked not once and last).
  * More body than the content-length the response announced is -EMSGSIZE, and the connection is aborted.
+ * Less: the call that ends the response queues it all and returns -ENODATA, and the connection closes
+ * once it is sent (the client can tell where the body ends by nothing else).
  * Return: bytes still queued for conn (compare with out_high_water), or -EPIPE once the client has gone.
  *
  * How a request goes (details at the top of conn.c):

@@ -30,7 +30,8 @@
  * the connection owes Python a WRITABLE once the queue drains to out_low_water.
  *
  * Framing follows h1: content-length bodies are checked against the announced length (more is -EMSGSIZE and
- * aborts, fewer closes the connection after the response, since the client cannot tell where it ends);
+ * aborts, fewer is -ENODATA from the last call and closes the connection after the response, since the
+ * client cannot tell where it ends);
  * chunked bodies get "<hex>\r\n...\r\n" per piece and "0\r\n\r\n" at the end; HEAD, 204 and 304 drop the
  * body.
  */
@@ -353,11 +354,23 @@ static int frame_body(struct ua_conn *c, struct ua_out *o, const uint8_t *body, 
     return 0;
 }
 
-int send_queued(struct ua_ring *r, struct ua_conn *c)
+/* The bytes queued; at the high-water mark or above, the connection owes Python a WRITABLE. */
+static int send_queued(struct ua_ring *r, struct ua_conn *c)
 {
     if (c->out_bytes >= r->cfg.out_high_water)
         c->flags |= C_WANT_WR;
     return c->out_bytes > INT_MAX ? INT_MAX : (int)c->out_bytes;
+}
+
+/* The end of a call from Python that queued output: the last piece ends the response, and the send starts.
+ * The bytes still queued (send_queued), or -ENODATA when the response ended short of the content-length it
+ * announced: everything was queued and the connection closes after it, but the app is told, as uvicorn tells
+ * it ("Response content shorter than Content-Length"). */
+int send_end(struct ua_ring *r, struct ua_conn *c, int more)
+{
+    int cut = more ? 0 : conn_response_done(r, c);
+    send_kick(r, c);
+    return cut < 0 ? cut : send_queued(r, c);
 }
 
 int ua_conn_respond(struct ua_ring *r, uint32_t conn, int status, const uint8_t *headers, uint32_t headers_len,
@@ -390,8 +403,7 @@ int ua_conn_respond(struct ua_ring *r, uint32_t conn, int status, const uint8_t 
     o->len = (uint32_t)n;
     if (status < 200) { /* informational (103 Early Hints): the final response is still to come */
         send_queue(r, c, o);
-        send_kick(r, c);
-        return send_queued(r, c);
+        return send_end(r, c, 1);
     }
     c->flags |= C_RESP;
     struct ua_out *b = o;
@@ -413,10 +425,7 @@ int ua_conn_respond(struct ua_ring *r, uint32_t conn, int status, const uint8_t 
         send_queue(r, c, b);
     else
         free(b); /* a split body the framing dropped (HEAD, 204, 304) */
-    if (!more)
-        conn_response_done(r, c);
-    send_kick(r, c);
-    return send_queued(r, c);
+    return send_end(r, c, more);
 }
 
 int ua_conn_body(struct ua_ring *r, uint32_t conn, const uint8_t *body, uint32_t body_len, uint32_t flags)
@@ -443,8 +452,5 @@ int ua_conn_body(struct ua_ring *r, uint32_t conn, const uint8_t *body, uint32_t
         else
             free(o);
     }
-    if (!more)
-        conn_response_done(r, c);
-    send_kick(r, c);
-    return send_queued(r, c);
+    return send_end(r, c, more);
 }

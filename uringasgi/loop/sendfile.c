@@ -195,19 +195,15 @@ int ua_conn_sendfile(struct ua_ring *r, uint32_t conn, int fd, uint64_t offset, 
         }
         c->body_sent += length;
     }
-    if (!more) {
-        if (chunked) {
-            struct ua_out *last = out_new(8);
-            if (!last) {
-                conn_abort(r, c, -ENOMEM);
-                return -ENOMEM;
-            }
-            memcpy(last->data, "0\r\n\r\n", 5);
-            last->len = 5;
-            send_queue(r, c, last);
+    if (!more && chunked) {
+        struct ua_out *last = out_new(8);
+        if (!last) {
+            conn_abort(r, c, -ENOMEM);
+            return -ENOMEM;
         }
-        conn_response_done(r, c);
+        memcpy(last->data, "0\r\n\r\n", 5);
+        last->len = 5;
+        send_queue(r, c, last);
     }
-    send_kick(r, c);
-    return send_queued(r, c);
+    return send_end(r, c, more);
 }

@@ -32,7 +32,5 @@ int ua_conn_trailers(struct ua_ring *r, uint32_t conn, const uint8_t *fields, ui
         o->len = (uint32_t)n;
         send_queue(r, c, o);
     }
-    conn_response_done(r, c);
-    send_kick(r, c);
-    return send_queued(r, c);
+    return send_end(r, c, 0); /* chunked: never short */
 }

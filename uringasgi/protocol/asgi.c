@@ -1174,6 +1174,16 @@ static int cycle_finish(CycleObject *c)
     return PyErr_Occurred() ? -1 : 0;
 }
 
+/* Cycle._send_failed(rc): raises what a failed send means to the app. NULL. */
+static PyObject *send_failed(CycleObject *c, int rc)
+{
+    PyObject *code = PyLong_FromLong(rc);
+    PyObject *r = code ? PyObject_CallMethodOneArg((PyObject *)c, s_send_failed, code) : NULL;
+    Py_XDECREF(code);
+    Py_XDECREF(r); /* it always raises */
+    return NULL;
+}
+
 /* The body branch of Cycle._send for a bytes body (the caller checked started, not body_ended, no
  * trailers, not disconnected). */
 static PyObject *cycle_body(CycleObject *c, PyObject *body, int more)
@@ -1200,13 +1210,8 @@ static PyObject *cycle_body(CycleObject *c, PyObject *body, int more)
             return NULL;
         Py_DECREF(r);
     }
-    if (rc < 0) {
-        PyObject *code = PyLong_FromLong(rc);
-        PyObject *r = code ? PyObject_CallMethodOneArg((PyObject *)c, s_send_failed, code) : NULL;
-        Py_XDECREF(code);
-        Py_XDECREF(r); /* it always raises */
-        return NULL;
-    }
+    if (rc < 0 && rc != -ENODATA)
+        return send_failed(c, rc);
     Py_ssize_t sent = PyLong_AsSsize_t(c->sent);
     if (sent == -1 && PyErr_Occurred())
         return NULL;
@@ -1218,6 +1223,8 @@ static PyObject *cycle_body(CycleObject *c, PyObject *body, int more)
         set_field(&c->body_ended, Py_True);
         if (cycle_finish(c) < 0)
             return NULL;
+        if (rc == -ENODATA) /* every byte went, but fewer than the response's content-length */
+            return send_failed(c, rc);
     } else if (rc > c->high_water) {
         return PyObject_CallMethodNoArgs((PyObject *)c, s_writable);
     }

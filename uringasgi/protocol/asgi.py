@@ -63,6 +63,7 @@ F_EXPECT = lib.UA_REQ_EXPECT_CONTINUE
 F_HAS_BODY = lib.UA_REQ_HAS_BODY
 SEND_MORE = lib.UA_SEND_MORE
 _EINVAL = -errno.EINVAL
+_ENODATA = -errno.ENODATA
 F_FORWARDED = 0x100  # added by _core.asgi.batch: a Forwarded or X-Forwarded-For/-Proto header is present
 EV_SUSPENDED = 64  # _core.asgi.batch ran a request whose app suspended: payload (cycle, task)
 F_NEEDS_LOOK = F_HAS_BODY | F_FORWARDED  # a request that on_request must see
@@ -363,13 +364,15 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
     def _sent(self, rc: int, n: int, more: bool, flags: int) -> bool:
         """How every body send ends (rc: the engine's answer for n bytes): an error raises, the bytes are
         counted, and the last body ends the response. True: C holds too much, the caller waits for room."""
-        if rc < 0:
+        if rc < 0 and rc != _ENODATA:
             self._send_failed(rc)
         self.sent += n
         if not more:
             self.body_ended = True
             if not flags:
                 self._finish()
+            if rc == _ENODATA:  # every byte went, but fewer than the response's content-length
+                self._send_failed(rc)
             return False
         return rc > self.disp.high_water
 
@@ -384,6 +387,8 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
             )
         if rc == -errno.EMSGSIZE:  # the engine has closed the connection: the client cannot use a cut body
             raise RuntimeError("Response content longer than Content-Length")
+        if rc == _ENODATA:  # the engine closes the connection after the body: only that tells where it ends
+            raise RuntimeError("Response content shorter than Content-Length")
         raise OSError(-rc, f"sending the response failed: {errno.errorcode.get(-rc, rc)}")
 
     def _protocol_error(self, text: str) -> RuntimeError:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import tempfile
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -324,6 +325,20 @@ async def misbehave(scope: Any, receive: Any, send: Any) -> None:
     if path == "/too-long":
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"abcdef"})
+        return
+    if path.startswith("/too-short"):
+        # content-length 10, and 5 bytes: as one body, as two (the last through Python's send), or as a file
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
+        if path == "/too-short-file":
+            with tempfile.TemporaryFile() as f:
+                f.write(b"short")
+                f.seek(0)
+                await send({"type": "http.response.zerocopysend", "file": f.fileno()})
+        elif path == "/too-short-two":
+            await send({"type": "http.response.body", "body": b"sh", "more_body": True})
+            await send({"type": "http.response.body", "body": bytearray(b"ort")})
+        else:
+            await send({"type": "http.response.body", "body": b"short"})
         return
     if path == "/extensions":
         ext = scope["extensions"]
