@@ -65,10 +65,11 @@ def serve(
     ready: bool = True,
     timeout: float = 30.0,
     nofile: int | None = None,
+    exe: list[str] | None = None,
 ) -> Iterator[ServerProc]:
     """`uringasgi APP --port 0 ARGS`; yields once it says where it listens (unless ready=False). With
-    nofile, the server starts with that limit on open files, soft and hard."""
-    cmd = [uringasgi_exe(), app, "--host", "127.0.0.1", "--port", "0", *args]
+    nofile, the server starts with that limit on open files, soft and hard; exe replaces the command."""
+    cmd = [*(exe or [uringasgi_exe()]), app, "--host", "127.0.0.1", "--port", "0", *args]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
 
     def limit() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import sys
 import threading
 
 import httpx
@@ -39,6 +40,12 @@ def test_hello_world_with_default_headers(hello) -> None:
     assert r.headers["content-type"] == "text/plain"
     assert r.headers["server"] == "uringasgi"
     assert "GMT" in r.headers["date"]
+
+
+def test_python_dash_m_runs_the_server() -> None:
+    """`python -m uringasgi APP`, as `python -m uvicorn APP` runs uvicorn."""
+    with serve("raw:hello", exe=[sys.executable, "-m", "uringasgi"]) as sp:
+        assert httpx.get(sp.url).text == "Hello, world!"
 
 
 def test_keep_alive_serves_many_requests_on_one_connection(hello) -> None:

@@ -54,7 +54,8 @@ BAD_REQUESTS = [
     (b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400),
     (b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
-    (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
+    (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n", 400),
 ]
 
@@ -66,6 +67,29 @@ def test_bad_request_gets_status_and_close_then_next_client_is_served(raw: bytes
         assert got == status
         assert closed_by_peer(s)
         assert httpx.get(sp.url).text == "Hello, world!"
+
+
+def test_connect_is_refused_and_what_follows_is_never_read_as_a_request() -> None:
+    """A 2xx to CONNECT would make the connection a tunnel (RFC 9110 9.3.6), which an ASGI app cannot give:
+    the app never sees it, the client gets 501 and the close, and the bytes meant for the tunnel are not
+    answered as a request of their own."""
+    with serve("raw:hello") as sp:
+        s = connect(sp.port)
+        s.sendall(
+            b"CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\nGET /tunneled HTTP/1.1\r\nHost: internal\r\n\r\n"
+        )
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 501 ") and got.count(b"HTTP/1.1 ") == 1
+        assert "tunneled" not in sp.output
+
+
+def test_a_later_http_1_minor_version_is_served_as_1_1() -> None:
+    """RFC 9110 2.5: HTTP/1.2 and on are read as the highest 1.x we conform to, not refused with 505."""
+    with serve("raw:scope_echo") as sp:
+        status, _, body, _ = exchange(sp.port, b"GET /v HTTP/1.2\r\nHost: x\r\n\r\n")
+        assert status == 200 and b'"http_version": "1.1"' in body
 
 
 def test_header_bytes_limit_431() -> None:

@@ -1,4 +1,4 @@
-"""The import arrows DESIGN.md allows: cli -> supervisor -> server -> areas -> {config, _core}.
+"""The import arrows DESIGN.md allows: [__main__ ->] cli -> supervisor -> server -> areas -> {config, _core}.
 
 Every module of the package is parsed (not imported) and each import it makes is checked against the
 layer table below. A module may import from a lower layer only; areas never import each other, except
@@ -17,7 +17,7 @@ PKG = pathlib.Path(__file__).resolve().parents[2] / "uringasgi"
 LAYER = {
     "cli": 5,
     "__init__": 5,
-    "__main__": 5,
+    "__main__": 6,  # `python -m uringasgi`: runs the cli
     "supervisor": 4,
     "server": 3,
     "loop": 2,

@@ -157,6 +157,19 @@ def test_leading_crlf_are_skipped_and_offsets_stay_in_the_buffer() -> None:
     assert r > 0 and h.method.off == 4 and text(buf, h.method) == b"GET"
 
 
+def test_connect_parses_with_its_authority_and_no_path() -> None:
+    """The parser reads CONNECT's authority-form (RFC 9112 3.2.3); refusing it is h1's policy (501)."""
+    r, h, buf = parse(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+    assert r > 0 and h.method_id == lib.UA_M_CONNECT
+    assert (text(buf, h.target), h.path.len) == (b"example.com:443", 0)
+
+
+def test_a_later_minor_version_is_read_as_1_1() -> None:
+    for version in (b"1.2", b"1.9"):
+        r, h, _ = parse(b"GET / HTTP/" + version + b"\r\nHost: h\r\n\r\n")
+        assert r > 0 and h.minor == 1
+
+
 def test_error_codes_map_to_statuses_and_names() -> None:
     expected = {
         lib.UA_PE_TARGET_TOO_LONG: 414,
@@ -166,6 +179,7 @@ def test_error_codes_map_to_statuses_and_names() -> None:
         lib.UA_PE_TE_UNSUPPORTED: 501,
         lib.UA_PE_BODY_TOO_LARGE: 413,
         lib.UA_PE_STATUS: 502,
+        lib.UA_PE_CONNECT: 501,
     }
     names = set()
     for code in range(1, lib.UA_PE_COUNT):
@@ -192,7 +206,9 @@ def test_error_codes_map_to_statuses_and_names() -> None:
             b"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\nHost: h\r\n\r\n",
             "UA_PE_CL_AND_TE",
         ),
-        (b"GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nHost: h\r\n\r\n", "UA_PE_TE_UNSUPPORTED"),
+        (b"GET / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nHost: h\r\n\r\n", "UA_PE_TE_UNSUPPORTED"),
+        (b"GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nHost: h\r\n\r\n", "UA_PE_TE_INVALID"),
+        (b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\nHost: h\r\n\r\n", "UA_PE_TE_INVALID"),
         (b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\nHost: h\r\n\r\n", "UA_PE_TE_INVALID"),
         (b"GET / HTTP/1.1\r\n\r\n", "UA_PE_HOST"),
         (b"GET / HTTP/1.1x\r\n\r\n", "UA_PE_LINE_END"),

@@ -6,6 +6,7 @@
  *   HEAD          partial head                            MORE (0 used)    HEAD
  *   HEAD          bad head                                ERROR status     ERROR
  *   HEAD          head, content-length > max_body         ERROR 413        ERROR
+ *   HEAD          head, method CONNECT                    ERROR 501        ERROR
  *   HEAD          head                                    HEAD             BODY_CHUNKED if chunked, else
  *                                                                          BODY_LENGTH (length 0 if absent)
  *   BODY_LENGTH   bytes, body_left > 0                    BODY (span)      BODY_LENGTH
@@ -191,6 +192,10 @@ static int on_head(struct ua_h1_conn *c, struct ua_h1_event *ev, size_t n)
     c->req_minor = h->minor;
     c->upgrade = (h->flags & UA_F_UPGRADE) != 0;
     c->must_close = !(h->flags & UA_F_KEEP_ALIVE);
+    /* A 2xx to CONNECT makes the connection a tunnel (RFC 9110 9.3.6), which an ASGI app has no way to
+     * serve: answered here, so that no app's 200 leaves what follows to be read as requests. */
+    if (h->method_id == UA_M_CONNECT)
+        return error(c, ev, UA_PE_CONNECT, 0);
     if (h->flags & UA_F_CHUNKED) {
         ua_chunked_reset(&c->chunked, c->set->max_body);
         c->state = H1_BODY_CHUNKED;

@@ -5,12 +5,14 @@
  *   empty lines (CRLF) before the request-line are skipped            (RFC 9112 2.2)
  *   method        = token; request-target = bytes 0x21..0x7E          (RFC 9112 3.2; raw UTF-8 is 400)
  *   target forms  : origin ("/..."), absolute ("scheme://..."), "*" for OPTIONS, authority for CONNECT
- *   HTTP-version  = "HTTP/" DIGIT "." DIGIT; only 1.0 and 1.1 are served, others are 505
+ *   HTTP-version  = "HTTP/" DIGIT "." DIGIT; 1.0 and 1.1 are served, a later 1.x as 1.1 (RFC 9110 2.5),
+ *                   another major version is 505
  *   field-line    = token ":" OWS value OWS CRLF; no whitespace before ":" (RFC 9112 5.1), no obs-fold
  *                   (5.2), value bytes HTAB / SP..~ / 0x80..0xFF, anything else (NUL, CTL, bare CR/LF) 400
  *   Content-Length: 1*DIGIT without overflow; repeated only with the same value (RFC 9110 8.6)
- *   Transfer-Encoding: only "chunked", once and last; any other coding is 501 (RFC 9112 6.1); with
- *                   Content-Length, or on HTTP/1.0, it is 400 (RFC 9112 6.1, 6.3: smuggling)
+ *   Transfer-Encoding: "chunked" once, and last, else 400 (RFC 9112 6.3 item 4: the length is unknowable);
+ *                   chunked last after a coding we do not implement is 501 (6.1); with Content-Length, or
+ *                   on HTTP/1.0, it is 400 (RFC 9112 6.1, 6.3: smuggling)
  *   Host          : exactly one on HTTP/1.1, at most one on 1.0 (RFC 9112 3.2)
  *   limits        : head bytes and field count 431, target length 414 (checked before the line ends)
  *
@@ -357,8 +359,9 @@ static int conn_elem(struct ua_head *h, const uint8_t *p, size_t n, void *arg)
     return 0;
 }
 
-/* Transfer codings, in order (RFC 9112 6.1): chunked at most once and only last; we implement no other
- * coding, so a request naming one is 501, while a response (proxy) is only told whether it ends in chunked. */
+/* Transfer codings, in order (RFC 9112 6.1): chunked at most once. A request whose codings do not end in
+ * chunked is 400 (6.3 item 4); one that does but names another coding before it is 501, since we implement
+ * no other (6.1). A response (proxy) is only told whether it ends in chunked. */
 #define TE_LAST_CHUNKED 1
 #define TE_OTHER 2
 #define TE_CHUNKED_SEEN 4
@@ -498,6 +501,8 @@ AINLINE int finish(struct ua_head *h, int is_request)
     int te = (f & UA_F_TE) != 0, codings = (int)((f & F_TE_MASK) >> F_TE_SHIFT);
     if (is_request) {
         if (te && h->minor == 0)
+            return UA_PE_TE_INVALID;
+        if (te && !(codings & TE_LAST_CHUNKED))
             return UA_PE_TE_INVALID;
         if (te && (codings & TE_OTHER))
             return UA_PE_TE_UNSUPPORTED;
@@ -991,13 +996,13 @@ AINLINE int request_line(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
     const uint8_t *q = buf + s;
     if (memcmp(q, "HTTP/", 5) != 0 || q[5] < '0' || q[5] > '9' || q[6] != '.' || q[7] < '0' || q[7] > '9')
         return -UA_PE_VERSION;
-    if (q[5] != '1' || q[7] > '1')
+    if (q[5] != '1')
         return -UA_PE_VERSION_UNSUPPORTED;
     if (q[8] != '\r' || q[9] != '\n')
         return -UA_PE_LINE_END;
 
     h->method_id = (uint8_t)method_id(buf + h->method.off, h->method.len);
-    h->minor = (uint8_t)(q[7] - '0');
+    h->minor = q[7] > '1' ? 1 : (uint8_t)(q[7] - '0'); /* 1.2 and on: as the 1.1 we are (RFC 9110 2.5) */
     t = h->target.off;
     size_t tk = h->target.len;
     const uint8_t *tg = buf + t;
@@ -1492,6 +1497,7 @@ static const struct {
     [UA_PE_CHUNK_CRLF] = {400, "chunk data not followed by CRLF"},
     [UA_PE_BODY_TOO_LARGE] = {413, "body too large"},
     [UA_PE_STATUS] = {502, "invalid status line"},
+    [UA_PE_CONNECT] = {501, "CONNECT is not served"},
 };
 
 int ua_parse_status(int error)

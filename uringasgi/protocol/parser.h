@@ -97,15 +97,16 @@
 #define UA_PE_CL_INVALID 14       /* 400 content-length not 1*DIGIT or overflows */
 #define UA_PE_CL_CONFLICT 15      /* 400 several content-length values that differ */
 #define UA_PE_CL_AND_TE 16        /* 400 both content-length and transfer-encoding (RFC 9112 6.3) */
-#define UA_PE_TE_UNSUPPORTED 17   /* 501 a transfer coding other than chunked (RFC 9112 6.1) */
-#define UA_PE_TE_INVALID 18       /* 400 empty coding, chunked twice or not last, TE on HTTP/1.0 */
+#define UA_PE_TE_UNSUPPORTED 17   /* 501 a transfer coding other than chunked before it (RFC 9112 6.1) */
+#define UA_PE_TE_INVALID 18       /* 400 codings not ending in chunked, chunked twice, empty, TE on 1.0 */
 #define UA_PE_HOST 19             /* 400 HTTP/1.1 without Host, or several Host (RFC 9112 3.2) */
 #define UA_PE_CHUNK_SIZE 20       /* 400 chunk size not 1*HEXDIG or overflows */
 #define UA_PE_CHUNK_EXT 21        /* 400 chunk extension malformed or too long */
 #define UA_PE_CHUNK_CRLF 22       /* 400 chunk data not followed by CRLF */
 #define UA_PE_BODY_TOO_LARGE 23   /* 413 */
 #define UA_PE_STATUS 24           /* 502 upstream status line malformed (response parsing) */
-#define UA_PE_COUNT 25
+#define UA_PE_CONNECT 25          /* 501 h1: CONNECT asks for a tunnel, which ASGI cannot give */
+#define UA_PE_COUNT 26
 
 #define UA_SIMD_SCALAR 0
 #define UA_SIMD_SSE42 1
