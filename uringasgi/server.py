@@ -28,7 +28,6 @@ from uringasgi.logs import error_logger
 from uringasgi.loop import UringEventLoop, drive_ring, loop_factory
 from uringasgi.protocol.accesslog import AccessLog
 from uringasgi.protocol.asgi import Dispatcher
-from uringasgi.protocol.eager import TASK_NAME
 
 EXIT_STARTUP_FAILED = 3
 
@@ -304,18 +303,17 @@ class Server:
         """
         deadline = self.config.timeout_graceful_shutdown
         waited = 0.0
-        while dispatcher.running or dispatcher.cycles or lib.ua_ring_drain(ring) > 0:
+        while dispatcher.tasks or dispatcher.cycles or lib.ua_ring_drain(ring) > 0:
             if dispatcher.kick is not None:
                 # A stock loop runs the ring only when it has completions or is kicked: the cancels of the
                 # listeners' accepts, queued by unlisten, must be submitted for their last completions.
                 dispatcher.kick()
             if deadline is not None and waited >= deadline:
                 error_logger.error(
-                    "Cancel %d running request(s), timeout graceful shutdown exceeded", dispatcher.running
+                    "Cancel %d running request(s), timeout graceful shutdown exceeded", len(dispatcher.tasks)
                 )
-                for task in asyncio.all_tasks():
-                    if task.get_name() == TASK_NAME:  # a request's app
-                        task.cancel()
+                for task in list(dispatcher.tasks):
+                    task.cancel()
                 break
             await asyncio.sleep(0.05)
             waited += 0.05

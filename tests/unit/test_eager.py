@@ -1,6 +1,5 @@
 """An app's task, its first step taken as it is made: results, exceptions, the task itself, cancellation,
-context; on the uring loop and asyncio's (the step taken at once) and on uvloop's (taken by the loop on 3.11,
-where it has no instance attributes for start() to hand call_soon to)."""
+context; on the uring loop, asyncio's and uvloop's, the step taken at once."""
 
 from __future__ import annotations
 
@@ -34,7 +33,7 @@ def drive(
     made: asyncio.Future[asyncio.Task[Any]] = loop.create_future()
 
     def callback() -> None:
-        task = start(loop, app(trace))
+        task = start(loop, lambda *_: app(trace), {}, None, None)
         trace.append("started")
         loop.call_soon(made.set_result, task)  # the loop's call_soon still queues everything else
 
@@ -68,7 +67,7 @@ def test_the_app_runs_in_its_task_from_its_first_line(make_loop: Any) -> None:
     assert trace[-1] == "same=True"
 
 
-@pytest.mark.parametrize("make", [UringEventLoop, asyncio.SelectorEventLoop])
+@pytest.mark.parametrize("make", [UringEventLoop, asyncio.SelectorEventLoop, uvloop.new_event_loop])
 def test_an_app_that_does_not_wait_finishes_before_start_returns(make: Any) -> None:
     async def app(trace: list[str]) -> None:
         trace.append("ran")

@@ -26,6 +26,7 @@ the same handler (``RingAttachment``).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import heapq
 import os
@@ -519,6 +520,9 @@ class RingAttachment:
         self._kicked = False
         self._fd = _check(lib.ua_ring_fd(ring), "ua_ring_fd")
         self._closed = False
+        # The ring's own context for kicks: kick() is called from inside requests' tasks, and a handle
+        # made there would run the batch (and every app it starts) in that request's context.
+        self._context = contextvars.copy_context()
         loop.add_reader(self._fd, self._drain)
         self.kick()  # submit what the engine queued before we came (its wake poll, listeners)
 
@@ -540,7 +544,7 @@ class RingAttachment:
     def kick(self) -> None:
         if not self._kicked and not self._closed:
             self._kicked = True
-            self._loop.call_soon(self._drain)
+            self._loop.call_soon(self._drain, context=self._context)
 
     def close(self) -> None:
         if not self._closed:

@@ -92,6 +92,9 @@ enum {
     CTX_SEND,       /* per request by their __get__ (what an attribute lookup ends in, without the lookup) */
     CTX_LOOP,       /* made by context(): the dispatcher's loop, which runs the apps' tasks (start_task) */
     CTX_GRAB,       /* made by context(): True when start_task can take a new task's first step back */
+    CTX_BASE,       /* made by context(): a copy of the context it was called in (the server's, where the
+                     * app was imported); each request's task runs in a copy of it, whatever context the
+                     * batch that starts the task runs in (a kick's, from inside another request's task) */
     CTX_SIZE
 };
 
@@ -121,13 +124,13 @@ static PyObject *keys[K_COUNT];
 static PyObject *s_http, *s_http10, *s_http11;
 static PyObject *s_body, *s_more_body, *s_status, *s_trailers, *s_send_py, *s_writable, *s_finish,
     *s_send_failed, *s_receive, *s_send, *s_ended, *empty_bytes, *empty_tuple, *zero,
-    *empty_str, *s_loop, *s_done, *s_exception, *s_flush_head, *s_call_soon;
+    *empty_str, *s_loop, *s_done, *s_exception, *s_flush_head, *s_call_soon, *s_fault;
 /* Set while start_task takes an app's first step (or, from 3.12, Task() takes it): a start sent then is
  * seen to by run_app, with no flush scheduled per response. */
 static int in_first_step;
 /* start_task's: asyncio.Task, eager.guarded, the keyword names of the Task call and the tasks' name (one for
  * all: Task-N would be formatted per request). Set by the first context() that makes cycles. */
-static PyObject *task_type, *guard, *task_kwnames, *task_name;
+static PyObject *task_type, *guard, *task_kwnames, *task_name, *factory_kwnames, *s_task_factory, *s_get_task_factory;
 
 /* Methods of RFC 9110 9.3 and PATCH (RFC 5789) as shared strings; any other token is decoded each time. */
 static const char *const method_names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
@@ -478,6 +481,8 @@ static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope, int en
 static int run_app(CycleObject *c, PyObject *app, PyObject **task);
 static int task_setup(void);
 static int loop_grabs(PyObject *loop);
+static int grabs_now(PyObject *loop);
+static PyObject *task_factory(PyObject *loop);
 static PyObject *cycle_run(CycleObject *c, PyObject *app);
 
 /* Connections with an event left for Python in this batch (see batch() at the top): their later requests
@@ -530,6 +535,25 @@ static PyObject *run_here(PyObject *ctx, uint32_t conn, PyObject *cycle)
     return entry(UA_ASGI_SUSPENDED, conn, tuple_steal(2, suspended), 0);
 }
 
+/* Dispatcher._fault(conn, exc) with the error set: 0, or -1 when that failed too (an error set). */
+static int fault(PyObject *ctx, uint32_t conn)
+{
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (tb)
+        PyException_SetTraceback(exc, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    PyObject *id = PyLong_FromUnsignedLong(conn);
+    PyObject *r = id ? PyObject_CallMethodObjArgs(PyTuple_GET_ITEM(ctx, CTX_DISP), s_fault, id, exc ? exc : Py_None, NULL)
+                     : NULL;
+    Py_XDECREF(id);
+    Py_XDECREF(exc);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
 static PyObject *py_batch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
@@ -556,15 +580,15 @@ static PyObject *py_batch(PyObject *self, PyObject *const *args, Py_ssize_t narg
             int here = !look_all && !(flags & (UA_REQ_HAS_BODY | UA_ASGI_FORWARDED)) &&
                        !was_deferred(&deferred, ev->conn);
             PyObject *cycle = new_cycle(ctx, ev->conn, scope, !here);
-            if (here) {
-                item = run_here(ctx, ev->conn, cycle);
-                if (item == Py_None) {
-                    Py_DECREF(item);
-                    continue;
-                }
-            } else {
-                item = entry(ev->type, ev->conn, cycle, flags);
+            item = here ? run_here(ctx, ev->conn, cycle) : entry(ev->type, ev->conn, cycle, flags);
+            if (item == Py_None) {
+                Py_DECREF(item);
+                continue;
             }
+            /* The server failed this one request (its app could not be started): it ends as
+             * Dispatcher._fault ends it, and the batch goes on, for the other clients' events in it. */
+            if (!item && fault(ctx, ev->conn) == 0)
+                continue;
             break;
         }
         case UA_EV_BODY:
@@ -711,7 +735,9 @@ static PyObject *py_context(PyObject *self, PyObject *const *args, Py_ssize_t na
         Py_CLEAR(loop);
     PyTuple_SET_ITEM(ctx, CTX_LOOP, loop);
     PyTuple_SET_ITEM(ctx, CTX_GRAB, Py_NewRef(grab ? Py_True : Py_False));
-    if (!loop || (cycles && task_setup() < 0)) {
+    PyObject *base = PyContext_CopyCurrent();
+    PyTuple_SET_ITEM(ctx, CTX_BASE, base);
+    if (!loop || !base || (cycles && task_setup() < 0)) {
         Py_DECREF(ctx);
         return NULL;
     }
@@ -1400,7 +1426,11 @@ static PyObject *grabbed;
 static PyObject *grab_step(PyObject *loop, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t n = PyVectorcall_NARGS(nargsf);
-    if (grab_next && n == 1) { /* context=: the task's own, which start_task enters for the step */
+    /* Only the step itself, as the C Task's constructor asks for it: call_soon(step, context=ctx). Other
+     * code can run inside the constructor too (a finaliser the GC calls, a debug stack capture) and its
+     * calls must be queued as asked. The constructor ignores what call_soon returns. */
+    if (grab_next && n == 1 && kwnames && PyTuple_GET_SIZE(kwnames) == 1 &&
+        strcmp(Py_TYPE(args[0])->tp_name, "TaskStepMethWrapper") == 0) {
         grab_next = 0;
         Py_XSETREF(grabbed, Py_NewRef(args[0]));
         Py_RETURN_NONE;
@@ -1426,34 +1456,44 @@ static PyObject *grab_step(PyObject *loop, PyObject *const *args, size_t nargsf,
 static PyMethodDef grab_def = {"call_soon", (PyCFunction)(void (*)(void))grab_step, METH_FASTCALL | METH_KEYWORDS,
                                "the loop's call_soon; keeps a new app task's first step for start_task"};
 #endif
-/* The task of an app's coroutine: Task(guarded(coro), loop=, context=, name=), in a copy of the current
- * context as create_task makes it, with its first step taken now where the loop allows it, as 3.12's
- * eager tasks take it: a plain request then finishes before this returns, with no loop iteration between
- * it and its response. On 3.11 the step the task's constructor hands to loop.call_soon is taken back
- * (grab_step; a loop with no instance attributes, uvloop's, runs the step from its next iteration, as
- * create_task would). The app runs inside a real task from its first line: asyncio.current_task(),
- * timeouts, task groups, anyio and sniffio all need one. Called outside any
- * task (from batch() and Dispatcher.start, both run by the loop's own iteration), so the step can make
- * its task the current one. A new reference, or NULL with an error set. */
-static PyObject *start_task(PyObject *loop, int grab, PyObject *coro)
+/* The task of a request's app: Task(guarded(app, scope, receive, send), loop=, context=, name=), made as
+ * loop.create_task makes it (through the loop's task factory when one is set), with its first step taken
+ * now where the loop allows it, as 3.12's eager tasks take it: a plain request then finishes before this
+ * returns, with no loop iteration between it and its response. On 3.11 the step the task's constructor
+ * hands to loop.call_soon is taken back (grab_step; a loop without instance attributes runs it
+ * from its next iteration, as create_task would). The app is called inside its task, in `context` (a
+ * copy of CTX_BASE): asyncio.current_task(), timeouts, task groups, anyio and sniffio all need a task from
+ * its first line, and a context variable one request sets is never another's. Called outside any task
+ * (from batch() and Dispatcher.start, both run by the loop's own iteration), so the step can make its task
+ * the current one. call is app, scope, receive, send. A new reference, or NULL with an error set. */
+static PyObject *start_task(PyObject *loop, int grab, PyObject *context, PyObject *const *call)
 {
     if (loop == Py_None) {
         PyErr_SetString(PyExc_RuntimeError, "no loop to run the app's task on");
         return NULL;
     }
-    PyObject *context = PyContext_CopyCurrent();
-    PyObject *g = context ? PyObject_CallOneArg(guard, coro) : NULL;
+    PyObject *factory = task_factory(loop);
+    if (!factory)
+        return NULL;
+    PyObject *g = PyObject_Vectorcall(guard, call, 4, NULL); /* the coroutine: nothing of the app runs yet */
     if (!g) {
-        Py_XDECREF(context);
+        Py_DECREF(factory);
         return NULL;
     }
-    PyObject *args[5] = {g, loop, context, task_name, Py_True}; /* Py_True: eager_start, from 3.12 */
-    grab_next = grab;
+    grab_next = grab && grabs_now(loop);
     in_first_step = 1; /* from 3.12 the constructor takes the step itself (eager_start) */
-    PyObject *task = PyObject_Vectorcall(task_type, args, 1, task_kwnames);
+    PyObject *task;
+    if (factory == Py_None) {
+        PyObject *args[5] = {g, loop, context, task_name, Py_True}; /* Py_True: eager_start, from 3.12 */
+        task = PyObject_Vectorcall(task_type, args, 1, task_kwnames);
+    } else {
+        PyObject *args[3] = {loop, g, context};
+        task = PyObject_Vectorcall(factory, args, 2, factory_kwnames); /* as create_task calls it */
+    }
     in_first_step = 0;
     Py_DECREF(g);
-    grab_next = 0; /* also when Task() failed before it asked: the next call_soon is no task's */
+    Py_DECREF(factory);
+    grab_next = 0; /* also when the constructor failed before it asked: the next call_soon is no task's */
     PyObject *step = grabbed;
     grabbed = NULL;
     if (task && step) {
@@ -1471,8 +1511,37 @@ static PyObject *start_task(PyObject *loop, int grab, PyObject *coro)
         Py_XDECREF(r);
     }
     Py_XDECREF(step);
-    Py_DECREF(context);
     return task;
+}
+
+/* The loop's task factory, or None: create_task's first question. A loop with instance attributes keeps
+ * it in _task_factory (asyncio's base loop, ours); uvloop's answers get_task_factory(). */
+static PyObject *task_factory(PyObject *loop)
+{
+    PyObject **dictp = _PyObject_GetDictPtr(loop);
+    if (dictp && *dictp) {
+        PyObject *f = PyDict_GetItemWithError(*dictp, s_task_factory);
+        if (f)
+            return Py_NewRef(f);
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    return PyObject_CallMethodNoArgs(loop, s_get_task_factory);
+}
+
+/* Whether the loop's call_soon is still grab_step (a wrapper put in its place since must be called as
+ * it is, with what call_soon returns). */
+static int grabs_now(PyObject *loop)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    (void)loop;
+    return 0;
+#else
+    PyObject **dictp = _PyObject_GetDictPtr(loop);
+    PyObject *have = dictp && *dictp ? PyDict_GetItem(*dictp, s_call_soon) : NULL; /* borrowed */
+    return have && PyCFunction_Check(have) &&
+           PyCFunction_GET_FUNCTION(have) == (PyCFunction)(void (*)(void))grab_step && PyCFunction_GET_SELF(have) == loop;
+#endif
 }
 
 /* Whether start_task can take a new task's first step back from this loop, after setting it up for that
@@ -1487,13 +1556,12 @@ static int loop_grabs(PyObject *loop)
 #else
     PyObject **dictp = _PyObject_GetDictPtr(loop);
     if (!dictp)
-        return 0; /* uvloop's */
+        return 0; /* a loop that is no Python object */
     if (!*dictp && !(*dictp = PyDict_New()))
         return -1;
     PyObject *have = PyDict_GetItemWithError(*dictp, s_call_soon);
     if (have)
-        return PyCFunction_Check(have) && PyCFunction_GET_FUNCTION(have) == (PyCFunction)(void (*)(void))grab_step &&
-               PyCFunction_GET_SELF(have) == loop;
+        return grabs_now(loop);
     if (PyErr_Occurred())
         return -1;
     PyObject *fn = PyCFunction_New(&grab_def, loop);
@@ -1503,17 +1571,21 @@ static int loop_grabs(PyObject *loop)
 #endif
 }
 
-/* start(loop, coro) -> task: start_task on its own, for tests of it without a server (test_eager.py).
- * Called, as the server calls it, from a loop callback outside any task. */
+/* start(loop, app, scope, receive, send) -> task: start_task on its own, in a copy of the current context,
+ * for tests of it without a server (test_eager.py). Called, as the server calls it, from a loop callback
+ * outside any task. */
 static PyObject *py_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "start(loop, coro)");
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "start(loop, app, scope, receive, send)");
         return NULL;
     }
     int grab = task_setup() < 0 ? -1 : loop_grabs(args[0]);
-    return grab < 0 ? NULL : start_task(args[0], grab, args[1]);
+    PyObject *context = grab < 0 ? NULL : PyContext_CopyCurrent();
+    PyObject *task = context ? start_task(args[0], grab, context, args + 1) : NULL;
+    Py_XDECREF(context);
+    return task;
 }
 
 static int task_setup(void)
@@ -1530,14 +1602,20 @@ static int task_setup(void)
 #else
     task_kwnames = Py_BuildValue("(sss)", "loop", "context", "name");
 #endif
+    factory_kwnames = Py_BuildValue("(s)", "context");
+    s_task_factory = PyUnicode_InternFromString("_task_factory");
+    s_get_task_factory = PyUnicode_InternFromString("get_task_factory");
     Py_XDECREF(asyncio);
     Py_XDECREF(eager);
-    if (task_type && guard && task_name && task_kwnames)
+    if (task_type && guard && task_name && task_kwnames && factory_kwnames && s_task_factory && s_get_task_factory)
         return 0;
     Py_CLEAR(task_type);
     Py_CLEAR(guard);
     Py_CLEAR(task_name);
     Py_CLEAR(task_kwnames);
+    Py_CLEAR(factory_kwnames);
+    Py_CLEAR(s_task_factory);
+    Py_CLEAR(s_get_task_factory);
     return -1;
 }
 
@@ -1560,53 +1638,46 @@ static PyObject *bound(CycleObject *c, int attr)
 static int run_app(CycleObject *c, PyObject *app, PyObject **task)
 {
     PyObject *self = (PyObject *)c;
-    PyObject *args[3] = {c->scope, bound(c, CTX_RECEIVE), bound(c, CTX_SEND)};
-    PyObject *co = args[1] && args[2] ? PyObject_Vectorcall(app, args, 3, NULL) : NULL;
-    Py_XDECREF(args[1]);
-    Py_XDECREF(args[2]);
-    PyObject *exc = NULL;
-    if (co) {
-        PyObject *t = start_task(PyTuple_GET_ITEM(c->ctx, CTX_LOOP), PyTuple_GET_ITEM(c->ctx, CTX_GRAB) == Py_True, co);
-        Py_DECREF(co);
-        if (!t)
-            return -1; /* the server's own failure: the app did not run */
-        PyObject *done = PyObject_CallMethodNoArgs(t, s_done);
-        if (!done) {
-            Py_DECREF(t);
-            return -1;
-        }
-        Py_DECREF(done);
-        if (done != Py_True) {
-            /* it started its response and waits on something else: the head goes now (see cycle_send) */
-            if (c->started == Py_True && c->head_sent == Py_False) {
-                PyObject *r = PyObject_CallMethodNoArgs(self, s_flush_head);
-                if (!r) {
-                    Py_DECREF(t);
-                    return -1;
-                }
-                Py_DECREF(r);
-            }
-            *task = t;
-            return 1;
-        }
-        /* exception() marks it retrieved; a cancelled task raises its CancelledError instead */
-        exc = PyObject_CallMethodNoArgs(t, s_exception);
+    PyObject *call[4] = {app, c->scope, bound(c, CTX_RECEIVE), bound(c, CTX_SEND)};
+    PyObject *context = call[2] && call[3] ? PyContext_Copy(PyTuple_GET_ITEM(c->ctx, CTX_BASE)) : NULL;
+    PyObject *t = context ? start_task(PyTuple_GET_ITEM(c->ctx, CTX_LOOP), PyTuple_GET_ITEM(c->ctx, CTX_GRAB) == Py_True,
+                                       context, call)
+                          : NULL;
+    Py_XDECREF(call[2]);
+    Py_XDECREF(call[3]);
+    Py_XDECREF(context);
+    if (!t)
+        return -1; /* the server's own failure: the app did not run */
+    PyObject *done = PyObject_CallMethodNoArgs(t, s_done);
+    if (!done) {
         Py_DECREF(t);
-        if (exc == Py_None)
-            Py_CLEAR(exc);
+        return -1;
     }
-    if (!co || !exc) {
-        /* An app that raises when called (a plain function, say) has failed like one that raises in its
-         * task; exception() raising is the CancelledError of a cancelled one. */
-        if (PyErr_Occurred()) {
-            PyObject *type, *tb;
-            PyErr_Fetch(&type, &exc, &tb);
-            PyErr_NormalizeException(&type, &exc, &tb);
-            if (tb)
-                PyException_SetTraceback(exc, tb);
-            Py_XDECREF(type);
-            Py_XDECREF(tb);
+    Py_DECREF(done);
+    if (done != Py_True) {
+        /* It started its response and waits on something else: the head goes now (see cycle_send). */
+        *task = t;
+        if (c->started == Py_True && c->head_sent == Py_False) {
+            PyObject *r = PyObject_CallMethodNoArgs(self, s_flush_head);
+            if (!r) /* it leaves the app's errors to its next send(); this is no request's */
+                PyErr_WriteUnraisable(self);
+            Py_XDECREF(r);
         }
+        return 1;
+    }
+    /* exception() marks it retrieved; a cancelled task raises its CancelledError instead */
+    PyObject *exc = PyObject_CallMethodNoArgs(t, s_exception);
+    Py_DECREF(t);
+    if (exc == Py_None) {
+        Py_CLEAR(exc);
+    } else if (!exc) {
+        PyObject *type, *tb;
+        PyErr_Fetch(&type, &exc, &tb);
+        PyErr_NormalizeException(&type, &exc, &tb);
+        if (tb)
+            PyException_SetTraceback(exc, tb);
+        Py_XDECREF(type);
+        Py_XDECREF(tb);
     }
     if (!exc && c->complete == Py_True && PyTuple_GET_ITEM(c->ctx, CTX_KICK) == Py_None &&
         PyTuple_GET_ITEM(c->ctx, CTX_ON_DONE) == Py_None)
@@ -1628,7 +1699,7 @@ static PyObject *cycle_run(CycleObject *c, PyObject *app)
 
 static PyMethodDef asgi_methods[] = {
     {"start", (PyCFunction)(void (*)(void))py_start, METH_FASTCALL,
-     "start(loop, coro): the coroutine's task, its first step taken now where the loop allows"},
+     "start(loop, app, scope, receive, send): the app's task, its first step taken now where the loop allows"},
     {"context", (PyCFunction)(void (*)(void))py_context, METH_FASTCALL,
      "context(servers, scheme, root_path, raw_root, state, extensions, asgi[, cycle_class, dispatcher, "
      "ring_addr, cycles, high_water, access_log, app, look_all, kick, on_request_done]): what batch() and "
@@ -1665,6 +1736,7 @@ static int make_constants(void)
         !(s_writable = PyUnicode_InternFromString("_writable")) ||
         !(s_finish = PyUnicode_InternFromString("_finish")) ||
         !(s_send_failed = PyUnicode_InternFromString("_send_failed")) ||
+        !(s_fault = PyUnicode_InternFromString("_fault")) ||
         !(s_receive = PyUnicode_InternFromString("receive")) || !(s_send = PyUnicode_InternFromString("send")) ||
         !(s_ended = PyUnicode_InternFromString("ended")) || !(s_loop = PyUnicode_InternFromString("loop")) ||
         !(s_flush_head = PyUnicode_InternFromString("_flush_head")) ||

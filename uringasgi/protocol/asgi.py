@@ -279,7 +279,10 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
         if self.head_sent or not self.started or self.body_ended or self.disconnected or self.complete:
             return
         disp = self.disp
-        rc = _respond(disp.ring_addr, self.conn, self.status, self.start_headers, b"", SEND_MORE)
+        try:
+            rc = _respond(disp.ring_addr, self.conn, self.status, self.start_headers, b"", SEND_MORE)
+        except (TypeError, ValueError):  # a header that is no bytes: the app's next send() raises it
+            return
         self.head_sent = rc >= 0
         if disp.kick is not None:
             disp.kick()
@@ -423,7 +426,6 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
     # --- the app finished ----------------------------------------------------------------------
     def app_done(self, exc: BaseException | None) -> None:
         """The task that carried the app on (it suspended in its first step) finished."""
-        self.disp.running -= 1
         self.ended(exc)
 
     def ended(self, exc: BaseException | None) -> None:
@@ -513,7 +515,9 @@ class Dispatcher:
         self.on_request_done = on_request_done
         self.look_all = access.needs_time or limit_concurrency is not None  # every request to on_request
         self.cycles: dict[int, Cycle] = {}
-        self.running = 0
+        # The tasks of apps that suspended: asyncio holds tasks weakly, and one that only a future of the
+        # app's own refers to would be collected mid-request (as uvicorn, the server holds them).
+        self.tasks: set[asyncio.Task[Any]] = set()
         # Each one is advertised because it works: see tests/integration/test_extensions.py.
         self.extensions: dict[str, Any] = {
             "http.response.pathsend": {},
@@ -632,7 +636,7 @@ class Dispatcher:
                 scope["scheme"], scope["client"] = self._forwarded(scope["headers"], scope["scheme"], client)
         if self.access.needs_time:
             cycle.start_time = time.perf_counter()
-        if self.limit is not None and self.running >= self.limit:
+        if self.limit is not None and len(self.tasks) >= self.limit:
             cycle.started = cycle.head_sent = True
             cycle.status = 503
             _respond(self.ring_addr, cycle.conn, 503, BUSY_HEADERS, b"Service Unavailable", 0)
@@ -643,7 +647,7 @@ class Dispatcher:
     def start(self, cycle: Cycle) -> None:
         """Run the app for a request: its task, with its first step taken now (Cycle.run, in C).
 
-        `running` counts the apps whose task goes on: one that finished in its first step never counted.
+        `tasks` holds the apps' tasks that go on: one that finished in its first step never enters it.
         """
         task = cycle.run(self.app)
         if task is not None:
@@ -652,11 +656,14 @@ class Dispatcher:
     def carry(self, cycle: Cycle, task: asyncio.Task[Any]) -> None:
         """An app that did not finish in its first step: its end, when it comes, ends the request."""
 
+        tasks = self.tasks
+
         def finished(t: asyncio.Task[Any]) -> None:
+            tasks.discard(t)
             cycle.app_done(t.exception() if not t.cancelled() else asyncio.CancelledError())
 
         task.add_done_callback(finished)
-        self.running += 1
+        tasks.add(task)
 
     def _forwarded(
         self, headers: list[tuple[bytes, bytes]], scheme: str, client: tuple[str, int] | None

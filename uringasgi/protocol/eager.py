@@ -9,13 +9,14 @@ after it suspends must be that same task.
 
 `_core.asgi` starts the task (protocol/asgi.c, start_task): on 3.12 with Task(eager_start=True); on 3.11 it
 takes back the first step that the task's constructor gives loop.call_soon, and runs it at once. A loop
-that is no Python object (uvloop's) runs that step from its next iteration on 3.11, as create_task does.
+without instance attributes runs that step from its next iteration on 3.11, as create_task does (uvloop's
+loop, a Python subclass, has them).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from uringasgi import _core
@@ -33,14 +34,17 @@ class AppExit(Exception):
     loop; in an app they are its error, which gets a 500 as any other, as with uvicorn."""
 
 
-async def guarded(app: Awaitable[Any]) -> Any:
-    """What an app's task runs: the app, with its SystemExit and KeyboardInterrupt made an AppExit."""
+async def guarded(app: Callable[[Any, Any, Any], Awaitable[Any]], scope: Any, receive: Any, send: Any) -> Any:
+    """What an app's task runs: the app, called inside the task (a plain function's __call__ too), with
+    its SystemExit and KeyboardInterrupt made an AppExit."""
     try:
-        return await app
+        return await app(scope, receive, send)
     except (SystemExit, KeyboardInterrupt) as exc:
         raise AppExit(repr(exc)) from exc
 
 
-# start(loop, coro) -> task: what Cycle.run does with an app's coroutine, bound on its own so that it can
-# be tested without a server (tests/unit/test_eager.py). Called from a loop callback, outside any task.
-start: Callable[[asyncio.AbstractEventLoop, Coroutine[Any, Any, Any]], asyncio.Task[Any]] = _core.asgi.start
+# start(loop, app, scope, receive, send) -> task: what Cycle.run does for a request, bound on its own so
+# that it can be tested without a server (tests/unit/test_eager.py). Called from a loop callback, outside
+# any task; the task runs in a copy of the caller's context.
+App = Callable[[Any, Any, Any], Awaitable[Any]]
+start: Callable[[asyncio.AbstractEventLoop, App, Any, Any, Any], asyncio.Task[Any]] = _core.asgi.start
