@@ -78,6 +78,15 @@ def test_log_level_warning_hides_info() -> None:
         assert "running on" not in sp.output
 
 
+def test_timeout_graceful_shutdown_cancels_a_renamed_request_before_lifespan_shutdown() -> None:
+    with serve("raw:renamed_slow", "--timeout-graceful-shutdown", "1") as sp:
+        t = threading.Thread(target=lambda: httpx.get(sp.url, timeout=30), daemon=True)
+        t.start()
+        time.sleep(0.5)
+        assert sp.stop(signal.SIGTERM) == 0
+        assert "lifespan shutdown: 0 request(s) running" in sp.output, sp.output
+
+
 def test_timeout_graceful_shutdown_cancels_what_is_left() -> None:
     with serve("raw:slow", "--timeout-graceful-shutdown", "1") as sp:
         outcome: list[object] = []

@@ -220,6 +220,33 @@ async def slow(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"slept"})
 
 
+class RenamedSlow:
+    """A request that renames its task and sleeps; lifespan shutdown says how many such are still running
+    (graceful shutdown's cancel must have ended them by then, whatever their tasks are called)."""
+
+    def __init__(self) -> None:
+        self.running = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            logging.getLogger("uvicorn.error").info("lifespan shutdown: %d request(s) running", self.running)
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        task.set_name("renamed by the app")
+        self.running += 1
+        try:
+            await asyncio.sleep(30)
+        finally:
+            self.running -= 1
+
+
+renamed_slow = RenamedSlow()
+
+
 class Lifespan:
     """Counts its own startup; a failing variant for the exit-status test."""
 
