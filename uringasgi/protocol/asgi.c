@@ -535,8 +535,8 @@ static PyObject *run_here(PyObject *ctx, uint32_t conn, PyObject *cycle)
     return entry(UA_ASGI_SUSPENDED, conn, tuple_steal(2, suspended), 0);
 }
 
-/* Dispatcher._fault(conn, exc) with the error set: 0, or -1 when that failed too (an error set). */
-static int fault(PyObject *ctx, uint32_t conn)
+/* The error set, as an exception object with its traceback (a new reference; the error is cleared). */
+static PyObject *take_error(void)
 {
     PyObject *type, *exc, *tb;
     PyErr_Fetch(&type, &exc, &tb);
@@ -545,6 +545,13 @@ static int fault(PyObject *ctx, uint32_t conn)
         PyException_SetTraceback(exc, tb);
     Py_XDECREF(type);
     Py_XDECREF(tb);
+    return exc;
+}
+
+/* Dispatcher._fault(conn, exc) with the error set: 0, or -1 when that failed too (an error set). */
+static int fault(PyObject *ctx, uint32_t conn)
+{
+    PyObject *exc = take_error();
     PyObject *id = PyLong_FromUnsignedLong(conn);
     PyObject *r = id ? PyObject_CallMethodObjArgs(PyTuple_GET_ITEM(ctx, CTX_DISP), s_fault, id, exc ? exc : Py_None, NULL)
                      : NULL;
@@ -1529,8 +1536,8 @@ static PyObject *task_factory(PyObject *loop)
     return PyObject_CallMethodNoArgs(loop, s_get_task_factory);
 }
 
-/* Whether the loop's call_soon is still grab_step (a wrapper put in its place since must be called as
- * it is, with what call_soon returns). */
+/* Whether the loop's call_soon is still grab_step: a wrapper put in its place since is called as it is,
+ * and keeps what call_soon returns. */
 static int grabs_now(PyObject *loop)
 {
 #if PY_VERSION_HEX >= 0x030C0000
@@ -1545,30 +1552,24 @@ static int grabs_now(PyObject *loop)
 }
 
 /* Whether start_task can take a new task's first step back from this loop, after setting it up for that
- * (grab_step as its call_soon): on 3.11, a loop with instance attributes (a Python class: ours, asyncio's)
- * whose call_soon nobody else has replaced. From 3.12 Task(eager_start=True) takes the step, on any loop.
- * -1 with an error set. */
+ * (grab_step as its call_soon): on 3.11, a loop with instance attributes (a Python class: ours, asyncio's,
+ * uvloop's) whose call_soon nobody else has replaced. From 3.12 Task(eager_start=True) takes the step, on
+ * any loop. -1 with an error set. */
 static int loop_grabs(PyObject *loop)
 {
-#if PY_VERSION_HEX >= 0x030C0000
-    (void)loop;
-    return 0;
-#else
+#if PY_VERSION_HEX < 0x030C0000
     PyObject **dictp = _PyObject_GetDictPtr(loop);
-    if (!dictp)
-        return 0; /* a loop that is no Python object */
-    if (!*dictp && !(*dictp = PyDict_New()))
+    if (dictp && !*dictp && !(*dictp = PyDict_New()))
         return -1;
-    PyObject *have = PyDict_GetItemWithError(*dictp, s_call_soon);
-    if (have)
-        return grabs_now(loop);
-    if (PyErr_Occurred())
-        return -1;
-    PyObject *fn = PyCFunction_New(&grab_def, loop);
-    int rc = fn ? PyDict_SetItem(*dictp, s_call_soon, fn) : -1;
-    Py_XDECREF(fn);
-    return rc < 0 ? -1 : 1;
+    if (dictp && !PyDict_GetItemWithError(*dictp, s_call_soon)) { /* no one's call_soon there yet: ours */
+        PyObject *fn = PyErr_Occurred() ? NULL : PyCFunction_New(&grab_def, loop);
+        int rc = fn ? PyDict_SetItem(*dictp, s_call_soon, fn) : -1;
+        Py_XDECREF(fn);
+        if (rc < 0)
+            return -1;
+    }
 #endif
+    return grabs_now(loop);
 }
 
 /* start(loop, app, scope, receive, send) -> task: start_task on its own, in a copy of the current context,
@@ -1668,17 +1669,10 @@ static int run_app(CycleObject *c, PyObject *app, PyObject **task)
     /* exception() marks it retrieved; a cancelled task raises its CancelledError instead */
     PyObject *exc = PyObject_CallMethodNoArgs(t, s_exception);
     Py_DECREF(t);
-    if (exc == Py_None) {
+    if (exc == Py_None)
         Py_CLEAR(exc);
-    } else if (!exc) {
-        PyObject *type, *tb;
-        PyErr_Fetch(&type, &exc, &tb);
-        PyErr_NormalizeException(&type, &exc, &tb);
-        if (tb)
-            PyException_SetTraceback(exc, tb);
-        Py_XDECREF(type);
-        Py_XDECREF(tb);
-    }
+    else if (!exc)
+        exc = take_error();
     if (!exc && c->complete == Py_True && PyTuple_GET_ITEM(c->ctx, CTX_KICK) == Py_None &&
         PyTuple_GET_ITEM(c->ctx, CTX_ON_DONE) == Py_None)
         return 0;
