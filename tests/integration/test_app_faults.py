@@ -32,11 +32,18 @@ def faulty():
 )
 def test_a_base_exception_from_the_app_is_a_500_and_the_server_goes_on(faulty, path: str) -> None:
     """SystemExit, KeyboardInterrupt, CancelledError or any BaseException of the app's, raised in its first
-    step or after it suspended: a 500 for that request, as uvicorn gives, never the worker's end."""
+    step or after it suspended: a 500 for that request, as uvicorn gives, never the worker's end, and its
+    traceback in the log, as uvicorn logs it."""
+    said = "Exception in ASGI application"
+    before = faulty.output.count(said)
     r = httpx.get(faulty.url + path)
     assert (r.status_code, r.text) == (500, "Internal Server Error")
     assert httpx.get(faulty.url + "/").text == "ok"  # the same worker, still serving
     assert faulty.proc.poll() is None
+    deadline = time.monotonic() + 5
+    while faulty.output.count(said) == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert faulty.output.count(said) == before + 1
 
 
 def test_an_app_that_raises_when_called_is_a_500() -> None:

@@ -439,8 +439,10 @@ class Cycle(_c.Cycle):  # type: ignore[misc]
             disp.on_request_done()
 
     def _app_ended_badly(self, exc: BaseException | None) -> None:
-        """The app raised, or returned without completing its response."""
-        if exc is not None and not isinstance(exc, asyncio.CancelledError):
+        """The app raised, or returned without completing its response. Any exception is logged with its
+        traceback, a cancellation too (its own, or the graceful shutdown's: where the request was), as
+        uvicorn logs them."""
+        if exc is not None:
             if _after_disconnect(exc):
                 # send() raised because the client went away and the app let that out (Starlette turns it
                 # into ClientDisconnect): the client's doing, not an error of the app.
