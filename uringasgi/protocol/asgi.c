@@ -91,7 +91,6 @@ enum {
     CTX_RECEIVE,    /* made by context(): the cycle class's receive and send as found on the class, bound */
     CTX_SEND,       /* per request by their __get__ (what an attribute lookup ends in, without the lookup) */
     CTX_LOOP,       /* made by context(): the dispatcher's loop, which runs the apps' tasks (start_task) */
-    CTX_GRAB,       /* made by context(): True when start_task can take a new task's first step back */
     CTX_BASE,       /* made by context(): a copy of the context it was called in (the server's, where the
                      * app was imported); each request's task runs in a copy of it, whatever context the
                      * batch that starts the task runs in (a kick's, from inside another request's task) */
@@ -481,8 +480,9 @@ static PyObject *new_cycle(PyObject *ctx, uint32_t conn, PyObject *scope, int en
 static int run_app(CycleObject *c, PyObject *app, PyObject **task);
 static int task_setup(void);
 static int loop_grabs(PyObject *loop);
-static int grabs_now(PyObject *loop);
-static PyObject *task_factory(PyObject *loop);
+static PyObject *loop_dict(PyObject *loop);
+static int grabs_now(PyObject *loop, PyObject *dict);
+static PyObject *task_factory(PyObject *loop, PyObject *dict);
 static PyObject *cycle_run(CycleObject *c, PyObject *app);
 
 /* Connections with an event left for Python in this batch (see batch() at the top): their later requests
@@ -737,11 +737,9 @@ static PyObject *py_context(PyObject *self, PyObject *const *args, Py_ssize_t na
         PyErr_Clear();
         loop = Py_NewRef(Py_None);
     }
-    int grab = loop && loop != Py_None ? loop_grabs(loop) : 0;
-    if (grab < 0)
+    if (loop && loop != Py_None && loop_grabs(loop) < 0)
         Py_CLEAR(loop);
     PyTuple_SET_ITEM(ctx, CTX_LOOP, loop);
-    PyTuple_SET_ITEM(ctx, CTX_GRAB, Py_NewRef(grab ? Py_True : Py_False));
     PyObject *base = PyContext_CopyCurrent();
     PyTuple_SET_ITEM(ctx, CTX_BASE, base);
     if (!loop || !base || (cycles && task_setup() < 0)) {
@@ -1473,13 +1471,14 @@ static PyMethodDef grab_def = {"call_soon", (PyCFunction)(void (*)(void))grab_st
  * its first line, and a context variable one request sets is never another's. Called outside any task
  * (from batch() and Dispatcher.start, both run by the loop's own iteration), so the step can make its task
  * the current one. call is app, scope, receive, send. A new reference, or NULL with an error set. */
-static PyObject *start_task(PyObject *loop, int grab, PyObject *context, PyObject *const *call)
+static PyObject *start_task(PyObject *loop, PyObject *context, PyObject *const *call)
 {
     if (loop == Py_None) {
         PyErr_SetString(PyExc_RuntimeError, "no loop to run the app's task on");
         return NULL;
     }
-    PyObject *factory = task_factory(loop);
+    PyObject *dict = loop_dict(loop);
+    PyObject *factory = task_factory(loop, dict);
     if (!factory)
         return NULL;
     PyObject *g = PyObject_Vectorcall(guard, call, 4, NULL); /* the coroutine: nothing of the app runs yet */
@@ -1487,7 +1486,7 @@ static PyObject *start_task(PyObject *loop, int grab, PyObject *context, PyObjec
         Py_DECREF(factory);
         return NULL;
     }
-    grab_next = grab && grabs_now(loop);
+    grab_next = grabs_now(loop, dict);
     in_first_step = 1; /* from 3.12 the constructor takes the step itself (eager_start) */
     PyObject *task;
     if (factory == Py_None) {
@@ -1521,40 +1520,42 @@ static PyObject *start_task(PyObject *loop, int grab, PyObject *context, PyObjec
     return task;
 }
 
-/* The loop's task factory, or None: create_task's first question. A loop with instance attributes keeps
- * it in _task_factory (asyncio's base loop, ours); uvloop's answers get_task_factory(). */
-static PyObject *task_factory(PyObject *loop)
+/* The loop's instance attributes (borrowed), or NULL for a loop without them. */
+static PyObject *loop_dict(PyObject *loop)
 {
     PyObject **dictp = _PyObject_GetDictPtr(loop);
-    if (dictp && *dictp) {
-        PyObject *f = PyDict_GetItemWithError(*dictp, s_task_factory);
-        if (f)
-            return Py_NewRef(f);
-        if (PyErr_Occurred())
-            return NULL;
-    }
-    return PyObject_CallMethodNoArgs(loop, s_get_task_factory);
+    return dictp ? *dictp : NULL;
 }
 
-/* Whether the loop's call_soon is still grab_step: a wrapper put in its place since is called as it is,
- * and keeps what call_soon returns. */
-static int grabs_now(PyObject *loop)
+/* The loop's task factory, or None: create_task's first question. A loop with instance attributes keeps
+ * it in _task_factory (asyncio's base loop, ours); uvloop's answers get_task_factory(). */
+static PyObject *task_factory(PyObject *loop, PyObject *dict)
+{
+    PyObject *f = dict ? PyDict_GetItemWithError(dict, s_task_factory) : NULL;
+    if (f)
+        return Py_NewRef(f);
+    return PyErr_Occurred() ? NULL : PyObject_CallMethodNoArgs(loop, s_get_task_factory);
+}
+
+/* Whether start_task can take a new task's first step back: on 3.11, while the loop's call_soon is the
+ * grab_step loop_grabs put there (a wrapper put in its place since is called as it is, and keeps what
+ * call_soon returns). From 3.12 Task(eager_start=True) takes the step, on any loop. */
+static int grabs_now(PyObject *loop, PyObject *dict)
 {
 #if PY_VERSION_HEX >= 0x030C0000
     (void)loop;
+    (void)dict;
     return 0;
 #else
-    PyObject **dictp = _PyObject_GetDictPtr(loop);
-    PyObject *have = dictp && *dictp ? PyDict_GetItem(*dictp, s_call_soon) : NULL; /* borrowed */
+    PyObject *have = dict ? PyDict_GetItem(dict, s_call_soon) : NULL; /* borrowed */
     return have && PyCFunction_Check(have) &&
            PyCFunction_GET_FUNCTION(have) == (PyCFunction)(void (*)(void))grab_step && PyCFunction_GET_SELF(have) == loop;
 #endif
 }
 
-/* Whether start_task can take a new task's first step back from this loop, after setting it up for that
- * (grab_step as its call_soon): on 3.11, a loop with instance attributes (a Python class: ours, asyncio's,
- * uvloop's) whose call_soon nobody else has replaced. From 3.12 Task(eager_start=True) takes the step, on
- * any loop. -1 with an error set. */
+/* Sets the loop up for grabs_now on 3.11: grab_step as its call_soon, on a loop with instance attributes
+ * (a Python class: ours, asyncio's, uvloop's) whose call_soon nobody else has replaced. 0, or -1 with an
+ * error set. */
 static int loop_grabs(PyObject *loop)
 {
 #if PY_VERSION_HEX < 0x030C0000
@@ -1568,8 +1569,10 @@ static int loop_grabs(PyObject *loop)
         if (rc < 0)
             return -1;
     }
+#else
+    (void)loop;
 #endif
-    return grabs_now(loop);
+    return 0;
 }
 
 /* start(loop, app, scope, receive, send) -> task: start_task on its own, in a copy of the current context,
@@ -1582,9 +1585,8 @@ static PyObject *py_start(PyObject *self, PyObject *const *args, Py_ssize_t narg
         PyErr_SetString(PyExc_TypeError, "start(loop, app, scope, receive, send)");
         return NULL;
     }
-    int grab = task_setup() < 0 ? -1 : loop_grabs(args[0]);
-    PyObject *context = grab < 0 ? NULL : PyContext_CopyCurrent();
-    PyObject *task = context ? start_task(args[0], grab, context, args + 1) : NULL;
+    PyObject *context = task_setup() < 0 || loop_grabs(args[0]) < 0 ? NULL : PyContext_CopyCurrent();
+    PyObject *task = context ? start_task(args[0], context, args + 1) : NULL;
     Py_XDECREF(context);
     return task;
 }
@@ -1641,9 +1643,7 @@ static int run_app(CycleObject *c, PyObject *app, PyObject **task)
     PyObject *self = (PyObject *)c;
     PyObject *call[4] = {app, c->scope, bound(c, CTX_RECEIVE), bound(c, CTX_SEND)};
     PyObject *context = call[2] && call[3] ? PyContext_Copy(PyTuple_GET_ITEM(c->ctx, CTX_BASE)) : NULL;
-    PyObject *t = context ? start_task(PyTuple_GET_ITEM(c->ctx, CTX_LOOP), PyTuple_GET_ITEM(c->ctx, CTX_GRAB) == Py_True,
-                                       context, call)
-                          : NULL;
+    PyObject *t = context ? start_task(PyTuple_GET_ITEM(c->ctx, CTX_LOOP), context, call) : NULL;
     Py_XDECREF(call[2]);
     Py_XDECREF(call[3]);
     Py_XDECREF(context);

@@ -657,7 +657,6 @@ class Dispatcher:
 
     def carry(self, cycle: Cycle, task: asyncio.Task[Any]) -> None:
         """An app that did not finish in its first step: its end, when it comes, ends the request."""
-
         tasks = self.tasks
 
         def finished(t: asyncio.Task[Any]) -> None:
