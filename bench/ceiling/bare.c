@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bare PORT FILE\n");
         return 2;
     }
+    /* sendfile() has no MSG_NOSIGNAL: a client that closes while a file is on its way (wrk, as a round
+     * ends) would kill the process with SIGPIPE instead of failing that one send with EPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     struct stat st;
     file_fd = open(argv[2], O_RDONLY);
     if (file_fd < 0 || fstat(file_fd, &st) < 0) {
