@@ -216,7 +216,39 @@ def markdown(report: dict[str, Any]) -> str:
             )
         ]
         lines += ["```", ""]
+    lines.append(parser_section())
     return "\n".join(lines)
+
+
+PARSER_BEGIN, PARSER_END = "<!-- parser:begin -->", "<!-- parser:end -->"
+
+
+def parser_section() -> str:
+    """The parser benchmark's tables (bench/parser/RESULTS.md, written by bench/parser/run.sh), one heading
+    level down, between markers: a parser run replaces just this part (refresh_parser_section)."""
+    source = ROOT / "bench" / "parser" / "RESULTS.md"
+    text = source.read_text().strip() if source.exists() else "# Parser benchmark\n\nNot run yet."
+    body = "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
+    note = "From `bash bench/parser/run.sh`, which also writes [bench/parser/RESULTS.md](parser/RESULTS.md)."
+    return "\n".join([PARSER_BEGIN, body.replace("\n", f"\n\n{note}\n", 1), PARSER_END, ""])
+
+
+def splice(text: str, begin: str, end: str, block: str) -> str | None:
+    """text with what lies between the markers begin and end (both included) replaced by block; None when
+    the markers are not both there."""
+    if begin not in text or end not in text:
+        return None
+    head, rest = text.split(begin, 1)
+    return head + block + rest.split(end, 1)[1]
+
+
+def refresh_parser_section() -> None:
+    """After a parser run: its tables into bench/RESULTS.md; the rest stays as `make bench` left it."""
+    results = ROOT / "bench" / "RESULTS.md"
+    text = results.read_text()
+    block = parser_section().rstrip("\n")
+    new = splice(text, PARSER_BEGIN, PARSER_END, block)
+    results.write_text(new if new is not None else text.rstrip("\n") + "\n\n" + block + "\n")
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
@@ -312,9 +344,6 @@ def update_readme(report: dict[str, Any], md: str) -> None:
     """Puts the summary table between the bench markers of README.md (full runs only)."""
     readme = ROOT / "README.md"
     begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
-    text = readme.read_text()
-    if begin not in text or end not in text:
-        return
     summary = md.split("## Summary (requests/s, median of rounds)\n", 1)[1].split("\n## Method", 1)[0]
     machine_line = next(line for line in md.splitlines() if line.startswith("Machine:"))
     paragraphs = [
@@ -324,9 +353,9 @@ def update_readme(report: dict[str, Any], md: str) -> None:
         machine_line,
         summary.strip().replace("](results.png)", "](bench/results.png)"),
     ]
-    block = "\n".join([begin, "\n\n".join(paragraphs), end])
-    head, rest = text.split(begin, 1)
-    readme.write_text(head + block + rest.split(end, 1)[1])
+    new = splice(readme.read_text(), begin, end, "\n".join([begin, "\n\n".join(paragraphs), end]))
+    if new is not None:
+        readme.write_text(new)
 
 
 def write_reports(report: dict[str, Any], where: Path, *, readme: bool) -> None:
