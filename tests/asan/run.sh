@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the C core under AddressSanitizer and run the sans-IO unit tests (parser, h1, a static mount's
-# lifetime) against it.
+# lifetime, and its brotli copies made on the helper thread) against it.
 #
 # The package is copied to a scratch directory (outside any "build" path: uringasgi/_build.py skips those)
 # and built there with UA_SANITIZE=address, so the normal build in the work tree is untouched. Python is
@@ -22,7 +22,8 @@ trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/tests/unit"
 cp -r uringasgi "$WORK/"
 find "$WORK/uringasgi" \( -name '*.so' -o -name '__pycache__' -o -name '_core.c' \) -prune -exec rm -rf {} +
-cp tests/unit/test_parser*.py tests/unit/test_h1*.py tests/unit/test_static_lifetime.py "$WORK/tests/unit/"
+cp tests/unit/test_parser*.py tests/unit/test_h1*.py tests/unit/test_static_lifetime.py tests/unit/test_static_compress.py \
+    tests/unit/static_helpers.py "$WORK/tests/unit/"
 rm -f "$WORK/tests/unit/test_h1_sanitizers.py"  # it runs this script: no recursion
 cp -r tests/unit/cases "$WORK/tests/unit/"
 (cd "$WORK" && UA_SANITIZE=address "$PY" uringasgi/_build.py 2>&1 | tail -n 1)

@@ -518,6 +518,14 @@ def test_brotli_on_the_fly(tmp_path: pathlib.Path) -> None:
     page = b"<p>static, compressed once, then from memory</p>\n" * 400
     (tmp_path / "page.html").write_bytes(page)
     with server([("/", tmp_path)], compress=True) as s, httpx.Client(base_url=s.url) as c:
+        # the first asking is answered at once, in identity; the copy is made on the mount's helper thread
+        first = c.get("/page.html", headers={"accept-encoding": "gzip, br"})
+        assert "content-encoding" not in first.headers and first.content == page
+        assert first.headers["vary"] == "accept-encoding"
+        deadline = time.monotonic() + 10
+        while "content-encoding" not in c.get("/page.html", headers={"accept-encoding": "br"}).headers:
+            assert time.monotonic() < deadline, "no brotli copy within 10 s"
+            time.sleep(0.01)
         for _ in range(3):
             with c.stream("GET", "/page.html", headers={"accept-encoding": "gzip, br"}) as r:
                 raw_body = b"".join(r.iter_raw())

@@ -47,9 +47,9 @@ class StaticSettings:
     small_max: int = 8 << 10
     valid_ms: int = 1000  # a cached file is checked against the disk at most this often
     compress_min: int = 1024
-    # On the fly a file is compressed in the worker, before its response: brotli at quality 5 does about
-    # 19 MB/s here, so 1 MiB holds the worker about 55 ms, once per version of the file. Larger files are
-    # worth `uringasgi compress` ahead of time.
+    # On the fly a file is compressed on the mount's helper thread while the worker answers identity:
+    # brotli at quality 5 does about 19 MB/s here, so 1 MiB takes that thread (the second core's time)
+    # about 55 ms, once per version of the file. Larger files are worth `uringasgi compress` ahead of time.
     compress_max: int = 1 << 20
     compress_quality: int = 5
 
@@ -120,6 +120,10 @@ class StaticMount:
         st = ffi.new("struct ua_static_stats *")
         lib.ua_static_stats(self.ptr, st)
         return {k: int(getattr(st, k)) for k in ("entries", "bytes", "opens", "hits", "held", "compressions")}
+
+    def settle(self) -> None:
+        """Wait until the brotli copies asked for so far are made, and take them in (see ua_static_settle)."""
+        lib.ua_static_settle(self.ptr)
 
     def serve(
         self,

@@ -30,8 +30,10 @@
 #include <unistd.h>
 
 #include "static/fields.h"
+#include "static/helper.h"
 
 static int open_beneath(int dirfd, const char *key);
+static void br_finish_all(struct ua_fcache *c, struct ua_job *list);
 
 int ua_static_cache_init(struct ua_fcache *c, int dirfd, uint32_t max_entries, uint64_t max_bytes,
                          uint32_t small_max, uint32_t valid_ms)
@@ -138,6 +140,8 @@ static void drop(struct ua_fcache *c, struct ua_fentry *e)
 
 void ua_static_cache_fini(struct ua_fcache *c)
 {
+    br_finish_all(c, ua_helper_stop(c->helper));
+    c->helper = NULL;
     while (c->lru_head)
         drop(c, c->lru_head);
     free(c->buckets);
@@ -342,46 +346,110 @@ struct ua_fentry *ua_static_cache_get(struct ua_fcache *c, const char *key, uint
     return e;
 }
 
-int ua_static_cache_brotli(struct ua_fcache *c, struct ua_fentry *e, int quality)
+/* A brotli copy being made: run() on the helper thread reads only e's size, body and fd, which stay as
+ * they are while the job's reference keeps e alive. */
+struct br_job {
+    struct ua_job job;
+    struct ua_fentry *e;
+    int quality;
+    int err;           /* -errno reading the file; -EAGAIN: its size changed */
+    int ran;           /* the encoder ran */
+    uint8_t *out;      /* the copy, when it came out smaller than the file */
+    size_t out_len;
+};
+
+static void br_run(struct ua_job *j)
 {
-    if (e->br_state)
-        return 0;
-    if (e->size == 0) {
-        e->br_state = 2;
-        return 0;
-    }
+    struct br_job *b = (struct br_job *)j;
+    struct ua_fentry *e = b->e;
     uint8_t *src = e->body;
     if (!src) {
         int64_t got = slurp(e->fd, e->size, &src);
-        if (got < 0)
-            return (int)got;
-        if ((uint64_t)got != e->size) { /* changed under us: try again once the entry is renewed */
-            free(src);
-            return -EAGAIN;
+        if (got < 0 || (uint64_t)got != e->size) {
+            if (got >= 0)
+                free(src);
+            b->err = got < 0 ? (int)got : -EAGAIN;
+            return;
         }
     }
     size_t out_len = BrotliEncoderMaxCompressedSize(e->size);
     uint8_t *out = malloc(out_len);
-    int ok = out && BrotliEncoderCompress(quality, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_TEXT, e->size, src,
+    int ok = out && BrotliEncoderCompress(b->quality, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_TEXT, e->size, src,
                                           &out_len, out);
     if (src != e->body)
         free(src);
-    c->compressions++;
+    b->ran = 1;
     /* Only a copy that saves something is worth its memory and the client's decoding. */
     if (!ok || out_len >= e->size) {
         free(out);
-        e->br_state = 2;
-        return 0;
+        return;
     }
     uint8_t *shrunk = realloc(out, out_len);
-    e->br = shrunk ? shrunk : out;
-    e->br_len = out_len;
-    e->br_state = 1;
-    e->br_etag_len = (uint8_t)snprintf(e->br_etag, sizeof(e->br_etag), "\"%llx-%llx-br\"",
-                                       (unsigned long long)e->mtime, (unsigned long long)e->size);
-    if (e->cached) {
-        c->bytes += out_len;
+    b->out = shrunk ? shrunk : out;
+    b->out_len = out_len;
+}
+
+void ua_static_cache_brotli(struct ua_fcache *c, struct ua_fentry *e, int quality)
+{
+    if (e->br_state != UA_BR_UNTRIED)
+        return;
+    if (e->size == 0) {
+        e->br_state = UA_BR_NO;
+        return;
+    }
+    struct br_job *b = calloc(1, sizeof(*b));
+    if (!b)
+        return;
+    b->job.run = br_run;
+    b->e = e;
+    b->quality = quality;
+    if (ua_helper_submit(&c->helper, &b->job) < 0) {
+        free(b);
+        return;
+    }
+    e->refs++;
+    e->br_state = UA_BR_MAKING;
+}
+
+/* A job back from the helper: its copy into its entry, if that entry is still the cache's. */
+static void br_finish(struct ua_fcache *c, struct br_job *b)
+{
+    struct ua_fentry *e = b->e;
+    c->compressions += (uint64_t)b->ran;
+    if (e->br_state == UA_BR_MAKING) {
+        if (b->err == -EAGAIN) { /* changed under the job: the entry is renewed, and its copy with it */
+            e->br_state = UA_BR_UNTRIED;
+        } else if (b->out && e->cached) {
+            e->br = b->out;
+            e->br_len = b->out_len;
+            b->out = NULL;
+            e->br_state = UA_BR_READY;
+            e->br_etag_len = (uint8_t)snprintf(e->br_etag, sizeof(e->br_etag), "\"%llx-%llx-br\"",
+                                               (unsigned long long)e->mtime, (unsigned long long)e->size);
+            c->bytes += e->br_len;
+        } else {
+            e->br_state = b->out ? UA_BR_UNTRIED : UA_BR_NO;
+        }
+    }
+    free(b->out);
+    free(b);
+    unref(e);
+}
+
+static void br_finish_all(struct ua_fcache *c, struct ua_job *list)
+{
+    while (list) {
+        struct ua_job *next = list->next;
+        br_finish(c, (struct br_job *)list);
+        list = next;
+    }
+}
+
+void ua_static_cache_collect(struct ua_fcache *c, int wait)
+{
+    struct ua_job *list = ua_helper_take(c->helper, wait);
+    if (list) {
+        br_finish_all(c, list);
         evict(c);
     }
-    return 0;
 }

@@ -14,7 +14,9 @@
  *    a 404, as for nginx.
  * 4. Representation: with PRECOMPRESSED, a .br or .gz sibling is sent when Accept-Encoding gives it the
  *    higher q-value (br wins ties); with COMPRESS, a brotli copy made on the fly stands in for a missing
- *    .br sibling. Whenever a sibling exists or a copy could be made, the response says
+ *    .br sibling. The copy is made on a helper thread (cache.h): the request that asks first, and those
+ *    while it is made, get identity (or a .gz sibling). Whenever a sibling exists or a copy could be made,
+ *    the response says
  *    `vary: accept-encoding`, the identity one included, so caches keep them apart. Each representation
  *    has its own ETag and Last-Modified.
  * 5. Conditionals, in the order of RFC 9110 section 13.2.2: If-Match (strong comparison, lists and "*")
@@ -124,6 +126,11 @@ int ua_static_stats(struct ua_static *m, struct ua_static_stats *out)
     out->held = m->cache.held;
     out->compressions = m->cache.compressions;
     return 0;
+}
+
+void ua_static_settle(struct ua_static *m)
+{
+    ua_static_cache_collect(&m->cache, 1);
 }
 
 int ua_static_compressible(const uint8_t *name, uint32_t len)
@@ -525,7 +532,7 @@ static int choose(struct ua_static *m, const struct ua_static_req *req, struct u
     uint8_t sib = (m->flags & UA_STATIC_PRECOMPRESSED) ? siblings(m, f, key, key_len, now) : 0;
     int has_br = sib & UA_SIB_BR, has_gz = sib & UA_SIB_GZ, q_br = 0, q_gz = 0, otf = 0;
     if (!has_br && (m->flags & UA_STATIC_COMPRESS) && f->mime->compressible && f->size >= m->compress_min &&
-        f->size <= m->compress_max && f->br_state != 2)
+        f->size <= m->compress_max && f->br_state != UA_BR_NO)
         otf = 1;
     *vary = has_br || has_gz || otf;
     *r = (struct rep){f, f->body, f->size, f->etag, f->etag_len, NULL};
@@ -537,18 +544,14 @@ static int choose(struct ua_static *m, const struct ua_static_req *req, struct u
     if (!has_gz)
         q_gz = 0;
     if (q_br > 0 && q_br >= q_gz && otf) {
-        int rc = ua_static_cache_brotli(&m->cache, f, m->quality);
-        if (rc < 0 && rc != -EAGAIN) {
-            ua_static_cache_put(&m->cache, f);
-            return rc;
-        }
-        if (f->br_state == 1) {
+        /* The first asking starts the copy on the helper thread and is answered without it (as the
+         * requests while it is made): identity, or a gzip sibling, still saying vary. */
+        ua_static_cache_brotli(&m->cache, f, m->quality);
+        if (f->br_state == UA_BR_READY) {
             *r = (struct rep){f, f->br, f->br_len, f->br_etag, f->br_etag_len, "br"};
             return 0;
         }
-        q_br = 0; /* the copy was not worth it: a gzip sibling may still be */
-        if (f->br_state == 2)
-            *vary = has_br || has_gz; /* and what follows will not vary: this response says the same */
+        q_br = 0;
     }
     const char *suffix = NULL, *encoding = NULL;
     if (q_br > 0 && q_br >= q_gz) {
@@ -713,6 +716,7 @@ int ua_static_serve(struct ua_static *m, const struct ua_static_req *req, uint8_
     if (rc < 0)
         return miss(m, req, head_only, rc == PATH_BAD ? 400 : 404, &w, out);
     uint64_t now = now_ms(req);
+    ua_static_cache_collect(&m->cache, 0); /* brotli copies the helper thread has finished */
     struct ua_fentry *f = ua_static_cache_get(&m->cache, key, key_len, now, 1, &err);
     if (!f)
         return simple(req, head_only, 500, &w, out);

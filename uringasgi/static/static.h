@@ -76,7 +76,7 @@ struct ua_static_stats {
     uint64_t opens;                 /* openat2 calls */
     uint64_t hits;                  /* lookups answered from the cache */
     uint64_t held;                  /* entries held by plans not yet released */
-    uint64_t compressions;          /* brotli runs */
+    uint64_t compressions;          /* brotli copies made (on the helper thread, and taken back) */
 };
 
 struct ua_static;
@@ -93,6 +93,9 @@ int ua_static_serve(struct ua_static *m, const struct ua_static_req *req, uint8_
                     struct ua_static_plan *out);
 void ua_static_release(struct ua_static *m, void *ref);
 int ua_static_stats(struct ua_static *m, struct ua_static_stats *out);
+/* Wait until every brotli copy asked for is made, and take them in. serve() takes finished ones in by
+ * itself and never waits: this is for a caller that wants them all at once (tests, a warm-up). */
+void ua_static_settle(struct ua_static *m);
 /* 1 if the MIME table calls a file of this name worth compressing (text, JSON, SVG, fonts...), else 0. */
 int ua_static_compressible(const uint8_t *name, uint32_t len);
 /* ua:cdef-end */
