@@ -1,7 +1,8 @@
 """One worker: builds the loop and the ring, adopts the listeners, runs lifespan, serves, drains.
 
 The worker's life:
-  1. the loop (--loop) and the app (imported here, in the worker, as uvicorn's workers do);
+  1. the loop (--loop) and the app (imported here, in the worker, as uvicorn's workers do); a warm spare
+     then waits for a slot to take over (supervisor.py);
   2. lifespan startup; a failure ends the worker with exit status 3 and the error logged;
   3. the ring, with every limit from Config, adopts each listening socket (multishot accept);
   4. serve until SIGINT/SIGTERM (or --limit-max-requests); a second SIGINT exits at once;
@@ -232,19 +233,20 @@ class Server:
         except AppImportError as exc:
             error_logger.error("Error loading ASGI app. %s", exc)
             return EXIT_STARTUP_FAILED  # uvicorn's status for it too
+        if self.standby_fd is not None:
+            # A spare runs lifespan startup only once it has a slot: while it waits, the app's startup
+            # (a scheduler, a registration, a model loaded into memory) must not run once more than there
+            # are workers serving.
+            adopted = await self._standby()
+            if adopted is None:  # stopped while waiting for a slot
+                return 0
+            self.sockets = [adopted]
         lifespan = Lifespan(app, config.lifespan, asgi_version)
         try:
             await lifespan.startup()
         except LifespanFailed as exc:
             error_logger.error("Application startup failed. Exiting. (%s)", exc)
             return EXIT_STARTUP_FAILED
-
-        if self.standby_fd is not None:
-            adopted = await self._standby()
-            if adopted is None:  # stopped while waiting for a slot
-                await lifespan.shutdown()
-                return 0
-            self.sockets = [adopted]
         try:
             sockets = self.sockets if self.sockets is not None else bind(config)
         except OSError as exc:
@@ -319,7 +321,7 @@ class Server:
             waited += 0.05
 
     async def _standby(self) -> socket.socket | None:
-        """A warm spare (see supervisor.py): app imported, lifespan done; wait for a listener to adopt.
+        """A warm spare (see supervisor.py): app imported; wait for a listener to adopt, then run lifespan.
 
         The supervisor writes "FD CPU\n" on the standby pipe when a worker dies; this process then takes
         over that worker's listener (every listener's fd was inherited) and its CPU (-1: not pinned).

@@ -8,10 +8,12 @@ Rules:
   - A worker writes b"R" on its heartbeat pipe once it serves, then b"." every second. One that is silent for
     --timeout-worker-healthcheck is killed and replaced. One that dies is replaced, with a growing back-off
     while it keeps dying within a second of its start; if no worker ever got ready, the supervisor gives up.
-  - One warm spare stands by: a worker that has imported the app and run lifespan startup, holding every
-    listener's fd, and that writes b"S" when ready. When a worker dies, the spare is told "FD CPU" on its
-    standby pipe and serves that slot at once (a fresh interpreter takes about half a second to get
-    there), and a new spare is started behind it.
+  - One warm spare stands by: a worker that has imported the app, holding every listener's fd, and that
+    writes b"S" when ready. When a worker dies, the spare is told "FD CPU" on its standby pipe, runs the
+    app's lifespan startup and serves that slot (a fresh interpreter takes about half a second to get as far
+    as the import), and a new spare is started behind it. Lifespan startup waits for the slot so that its
+    side effects run once per serving worker, as under uvicorn, not once more for a spare that may never
+    serve.
   - INT/TERM: every worker drains and stops; a second INT kills them at once. HUP: each slot gets a new
     worker, and its old one is stopped only once the new one is ready (zero failed requests).
     TTIN/TTOU: one worker more or less.
@@ -277,6 +279,8 @@ class Supervisor:
                 spare.standby_w = -1
                 spare.slot = slot
                 spare.standing_by = False
+                # its lifespan startup runs now: failing it is dying young, as a fresh worker's would be
+                spare.started = time.monotonic()
                 self.spare = None
                 self.spawn(-1)
                 return
@@ -344,6 +348,8 @@ class Supervisor:
                 error_logger.error("Workers keep failing at start; giving up.")
                 self.stopping = True
                 self.exit_code = 3
+                for other in self.workers.values():  # the spare, waiting for a slot, and any still starting
+                    other.proc.send_signal(signal.SIGTERM)
                 return
             if delay:
                 time.sleep(delay)

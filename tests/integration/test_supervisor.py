@@ -119,6 +119,45 @@ def test_killed_worker_is_replaced_by_the_warm_spare() -> None:
     assert load.ok > 100
 
 
+def test_lifespan_startup_runs_once_per_serving_worker_not_in_the_spare(tmp_path: Path) -> None:
+    log = tmp_path / "startups"
+    log.touch()
+
+    def started() -> list[str]:
+        return log.read_text().split()
+
+    with serve("raw:startups", "--workers", "2", "--no-access-log", env={"STARTUP_LOG": str(log)}) as sp:
+        deadline = time.monotonic() + 20
+        while (len(started()) < 2 or len(_children(sp.proc.pid)) < 3) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        serving = set(started())
+        assert len(serving) == 2, serving
+        (spare,) = _children(sp.proc.pid) - serving
+        # A spare gets as far as its app import in about half a second; lifespan startup would follow at
+        # once. It must not have come by the time the spare could have done both several times over.
+        time.sleep(3)
+        assert set(started()) == serving and len(started()) == 2, (started(), serving, spare)
+        victim = next(iter(serving))
+        os.kill(int(victim), signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            r = httpx.get(sp.url, headers={"Connection": "close"})
+            if r.status_code == 200 and r.text not in serving:
+                break
+        assert r.text == spare, (r.text, spare)
+        # the spare ran startup when it took the slot over: before it answered
+        assert started()[2:] == [spare] and set(started()[:2]) == serving
+        time.sleep(2)  # the new spare behind it has imported the app by now, and not run startup
+        assert len(started()) == 3, started()
+
+
+def test_workers_whose_startup_fails_make_the_supervisor_give_up() -> None:
+    # the spare imports fine and stands by; taking a slot over, it fails startup as the workers did
+    with serve("raw:lifespan_fail", "--workers", "2", ready=False) as sp:
+        assert sp.proc.wait(timeout=60) == 3
+        assert sp.wait_for("Workers keep failing at start; giving up.", timeout=5)
+
+
 def test_hup_replaces_workers_with_zero_failed_requests() -> None:
     with serve("raw:whoami", "--workers", "2", "--no-access-log") as sp, Load(sp.url, clients=6) as load:
         time.sleep(1.0)

@@ -294,6 +294,22 @@ async def whoami(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": str(os.getpid()).encode()})
 
 
+async def startups(scope: Any, receive: Any, send: Any) -> None:
+    """whoami, whose lifespan startup appends the worker's pid to the file $STARTUP_LOG."""
+    import os
+
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                with open(os.environ["STARTUP_LOG"], "a") as f:
+                    f.write(f"{os.getpid()}\n")
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    await whoami(scope, receive, send)
+
+
 NOT_AN_APP = 42  # what a typo in APP can name
 
 
