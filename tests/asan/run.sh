@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the C core under AddressSanitizer and run the sans-IO unit tests (parser, h1, a static mount's
-# lifetime, and its brotli copies made on the helper thread) against it.
+# lifetime, and its brotli copies made on the helper thread) against it; and the helper thread from C
+# under LeakSanitizer and ThreadSanitizer (tests/asan/static_jobs.c).
 #
 # The package is copied to a scratch directory (outside any "build" path: uringasgi/_build.py skips those)
 # and built there with UA_SANITIZE=address, so the normal build in the work tree is untouched. Python is
@@ -58,5 +59,17 @@ if ! grep -q 'heap-buffer-overflow' "$WORK/canary.log"; then
     exit 1
 fi
 echo "asan: deliberate out-of-bounds read caught (heap-buffer-overflow)"
+
+# The static mount's helper thread, from C: LeakSanitizer on (no CPython here to bury real reports) and,
+# in a second build, ThreadSanitizer. tests/asan/static_jobs.c says what it checks.
+STATIC_C=(uringasgi/static/cache.c uringasgi/static/helper.c uringasgi/static/static.c uringasgi/static/fields.c
+    uringasgi/static/mime.c)
+for san in address thread; do
+    gcc -O1 -g -fsanitize=$san -fno-omit-frame-pointer -I uringasgi tests/asan/static_jobs.c "${STATIC_C[@]}" \
+        $(pkg-config --libs libbrotlienc libbrotlidec) -o "$WORK/static_jobs-$san"
+    mkdir "$WORK/static_jobs-$san.d"
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 TSAN_OPTIONS=halt_on_error=1:exitcode=66 \
+        "$WORK/static_jobs-$san" "$WORK/static_jobs-$san.d" | sed "s/^/$san: /"
+done
 
 run -m pytest -q -p no:cacheprovider -o addopts= tests/unit "$@"

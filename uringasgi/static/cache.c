@@ -352,7 +352,7 @@ struct br_job {
     struct ua_job job;
     struct ua_fentry *e;
     int quality;
-    int err;           /* -errno reading the file; -EAGAIN: its size changed */
+    int err;           /* -errno reading the file (-EAGAIN: its size changed): a later request asks again */
     int ran;           /* the encoder ran */
     uint8_t *out;      /* the copy, when it came out smaller than the file */
     size_t out_len;
@@ -417,7 +417,7 @@ static void br_finish(struct ua_fcache *c, struct br_job *b)
     struct ua_fentry *e = b->e;
     c->compressions += (uint64_t)b->ran;
     if (e->br_state == UA_BR_MAKING) {
-        if (b->err == -EAGAIN) { /* changed under the job: the entry is renewed, and its copy with it */
+        if (b->err) { /* changed under the job (renewed soon, its copy with it), or unreadable this once */
             e->br_state = UA_BR_UNTRIED;
         } else if (b->out && e->cached) {
             e->br = b->out;

@@ -26,9 +26,9 @@
 #define UA_SIB_GZ 2    /* a "<key>.gz" file exists */
 #define UA_SIB_KNOWN 4 /* the two bits above have been looked up */
 
-#define UA_BR_UNTRIED 0 /* no brotli copy tried yet (or the last try found the file changed) */
+#define UA_BR_UNTRIED 0 /* no brotli copy tried yet (or the last try could not read the file) */
 #define UA_BR_READY 1   /* br holds a smaller copy */
-#define UA_BR_NO 2      /* not worth it (or the file could not be read) */
+#define UA_BR_NO 2      /* not worth it */
 #define UA_BR_MAKING 3  /* the helper thread is making it */
 
 struct ua_fentry {

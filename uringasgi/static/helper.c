@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 struct ua_helper {
     pthread_t thread;
@@ -18,7 +19,16 @@ struct ua_helper {
     unsigned busy;              /* queued or running */
     int stop;
     atomic_int has_done;        /* read without the lock by ua_helper_take(h, 0) */
+    pid_t pid;                  /* the process whose thread it is */
 };
+
+/* In a child forked from the worker (an app's own os.fork()) the thread is gone, and its lock may have
+ * been held at the fork: the child leaves h alone. Its jobs out never come back there, so their entries
+ * just keep UA_BR_MAKING (identity is served) and their references, freed with the process. */
+static int forked(const struct ua_helper *h)
+{
+    return h->pid != getpid();
+}
 
 static void *helper_main(void *arg)
 {
@@ -68,6 +78,7 @@ static int helper_new(struct ua_helper **hp)
         free(h);
         return -rc;
     }
+    h->pid = getpid();
     *hp = h;
     return 0;
 }
@@ -80,6 +91,8 @@ int ua_helper_submit(struct ua_helper **hp, struct ua_job *j)
             return rc;
     }
     struct ua_helper *h = *hp;
+    if (forked(h))
+        return -ECHILD;
     if (h->out >= UA_HELPER_MAX_JOBS) /* only this thread changes out: no lock needed to read it */
         return -EBUSY;
     j->next = NULL;
@@ -98,7 +111,8 @@ int ua_helper_submit(struct ua_helper **hp, struct ua_job *j)
 
 struct ua_job *ua_helper_take(struct ua_helper *h, int wait)
 {
-    if (!h || (!wait && !atomic_load_explicit(&h->has_done, memory_order_acquire)))
+    /* getpid() is a system call: asked only when there is something to take (serve() calls this each time) */
+    if (!h || (!wait && !atomic_load_explicit(&h->has_done, memory_order_acquire)) || forked(h))
         return NULL;
     pthread_mutex_lock(&h->mu);
     while (wait && h->busy)
@@ -114,7 +128,7 @@ struct ua_job *ua_helper_take(struct ua_helper *h, int wait)
 
 struct ua_job *ua_helper_stop(struct ua_helper *h)
 {
-    if (!h)
+    if (!h || forked(h))
         return NULL;
     pthread_mutex_lock(&h->mu);
     h->stop = 1;

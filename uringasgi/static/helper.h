@@ -19,13 +19,14 @@ struct ua_job {
 
 struct ua_helper;
 
-/* Queue j on *hp, which is made (and its thread started) when NULL. 0, -EBUSY, or -errno. */
+/* Queue j on *hp, which is made (and its thread started) when NULL. 0, -EBUSY, -ECHILD (in a process
+ * forked from the one whose helper it is: that thread is not there), or -errno. */
 int ua_helper_submit(struct ua_helper **hp, struct ua_job *j);
 /* The jobs done since the last take, as a list (NULL: none, or h is NULL). With wait, first waits until
  * every job submitted is done. Without it, no lock is taken when nothing is done. */
 struct ua_job *ua_helper_take(struct ua_helper *h, int wait);
 /* Stop the thread (after the job it is running) and free h. Returns every job not taken back yet, run or
- * not: the caller finishes them. NULL h: NULL. */
+ * not: the caller finishes them. NULL h: NULL. In a forked child, NULL and h is left as it is. */
 struct ua_job *ua_helper_stop(struct ua_helper *h);
 
 #endif
