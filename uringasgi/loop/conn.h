@@ -31,6 +31,7 @@
 #define C_NONBLOCK 0x20000     /* the socket is O_NONBLOCK (sendfile.c) */
 #define C_OUT_GATED 0x40000    /* the next request head waits until the output queue drains (conn.c feed) */
 #define C_HUP_WATCH 0x80000    /* a poll for the client's reset is in the kernel (a starved recv: conn.c) */
+#define C_STARVE_RETRY 0x100000 /* re-armed off starved_q, no buffer yet: an ENOBUFS now keeps its place */
 
 /* timer kinds (timer.c) */
 #define T_NONE 0
@@ -43,6 +44,7 @@ struct ua_out {
     struct ua_out *next;
     uint64_t off;     /* bytes already sent */
     uint32_t len;     /* bytes in data (0 for a file range) */
+    uint32_t cap;     /* bytes data has room for (send.c: a large piece is kept for reuse) */
     uint32_t refs;    /* SEND_ZC notifications still owed for this memory */
     uint8_t retired;  /* out of the queue, freed when refs reaches 0 */
     int file_fd;      /* >= 0: a file range sent by sendfile (sendfile.c); the engine owns the fd... */
@@ -123,6 +125,7 @@ void send_progress(struct ua_ring *r, struct ua_conn *c, uint64_t n); /* n bytes
 void send_next(struct ua_ring *r, struct ua_conn *c);                 /* the send in flight ended */
 int send_held_conn(struct ua_ring *r, uint32_t conn, struct ua_conn **out); /* -EPIPE/-EINVAL or 0 */
 struct ua_out *out_new(uint32_t len);
+void out_cache_drain(void); /* send.c: the large pieces kept for reuse by this thread are freed */
 int send_zc_init(struct ua_ring *r);
 void send_zc_fini(struct ua_ring *r);
 

@@ -171,6 +171,7 @@ struct ua_ring {
     struct ua_link parse_q;   /* conns with buffered input to (re)parse when the batch has room */
     struct ua_link notify_q;  /* conns with a WRITABLE or DISCONNECT event to deliver */
     struct ua_link starved_q; /* conns whose recv ended on ENOBUFS: re-armed when buffers return */
+    struct ua_link starved_front; /* starved conns that go before all of starved_q at the next ua_conns_work */
     struct ua_link eof_q;     /* conns whose client shut its side while Python held a request (conn.c) */
     struct ua_link t_idle, t_head, t_write; /* timer lists; each is sorted because its delay is fixed */
 
