@@ -1,8 +1,10 @@
 /* The helper thread and its queue (see helper.h). */
+#define _GNU_SOURCE /* SCHED_IDLE */
 #include "static/helper.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -33,6 +35,11 @@ static int forked(const struct ua_helper *h)
 static void *helper_main(void *arg)
 {
     struct ua_helper *h = arg;
+    /* SCHED_IDLE: the thread shares its worker's CPU (a pinned worker's affinity is inherited), and at this
+     * policy the scheduler runs it only in time the worker leaves idle, instead of giving it an equal share
+     * (time slices of a few ms) while the worker has requests to answer. */
+    struct sched_param idle = {0};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
     pthread_mutex_lock(&h->mu);
     for (;;) {
         while (!h->head && !h->stop)
