@@ -121,7 +121,7 @@ void send_queue(struct ua_ring *r, struct ua_conn *c, struct ua_out *o);
 void send_kick(struct ua_ring *r, struct ua_conn *c); /* start a send if none is in flight */
 int send_end(struct ua_ring *r, struct ua_conn *c, int more); /* how a call from Python that queued ends */
 void send_free_all(struct ua_ring *r, struct ua_conn *c);
-void send_progress(struct ua_ring *r, struct ua_conn *c, uint64_t n); /* n bytes of the queue left */
+void send_progress(struct ua_ring *r, struct ua_conn *c, uint64_t n); /* n bytes left; sent pieces freed */
 void send_next(struct ua_ring *r, struct ua_conn *c);                 /* the send in flight ended */
 int send_held_conn(struct ua_ring *r, uint32_t conn, struct ua_conn **out); /* -EPIPE/-EINVAL or 0 */
 struct ua_out *out_new(uint32_t len);

@@ -291,7 +291,8 @@ void send_kick(struct ua_ring *r, struct ua_conn *c)
         timer_set(r, c, T_WRITE, 1);
 }
 
-/* n bytes of the queue were sent. */
+/* n bytes of the queue were sent. Each piece they end is retired: freed now, unless a SEND_ZC notification
+ * is owed for it, so a caller holding a piece of the queue must not read it after this. */
 void send_progress(struct ua_ring *r, struct ua_conn *c, uint64_t n)
 {
     c->out_bytes -= n;

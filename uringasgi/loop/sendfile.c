@@ -103,7 +103,8 @@ void file_send(struct ua_ring *r, struct ua_conn *c)
     while ((o = c->out_head) && file_next(o)) {
         ssize_t n;
         uint64_t want;
-        if (o->file_fd < 0) {
+        int file = o->file_fd >= 0; /* o is freed by send_progress once it is all sent: not read after */
+        if (!file) {
             want = o->len - o->off;
             n = send(c->fd, o->data + o->off, (size_t)want, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE);
         } else {
@@ -132,7 +133,7 @@ void file_send(struct ua_ring *r, struct ua_conn *c)
             file_wait(r, c, 1);
             return;
         }
-        if (o->file_fd >= 0 && (budget -= (uint64_t)n) == 0)
+        if (file && (budget -= (uint64_t)n) == 0)
             break;
     }
     file_wait(r, c, 0);
