@@ -4,8 +4,10 @@ worker runs it, and a tiny app behind it for everything the routes hand to Pytho
     python static_server.py '{"mounts": [["/static", "/srv/public"]], "settings": {"index": "index.html"}}'
 
 prints `running on http://127.0.0.1:PORT` once it accepts, serves until SIGTERM or SIGINT, then prints
-`stats {...}` (engine, routes and cache counters) and exits 0. The app answers `app: METHOD PATH`.
-With "access_log": true in the spec, the C access log of static hits goes to stdout too.
+`stats {...}` (engine, routes and cache counters) and exits 0. The app answers `app: METHOD PATH`; on
+/block it first blocks the loop for 0.5 s, so completions wait in the ring meanwhile.
+With "access_log": true in the spec, the C access log of static hits goes to stdout too; "ring" is more
+ring configuration (out_high_water...).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def main(spec: dict[str, Any]) -> int:
         router.add(prefix, RouteKind.STATIC, i)
     sock = socket.create_server(("127.0.0.1", 0), backlog=4096)
     sock.setblocking(False)
-    ring = Ring(cap=1024, server_header=1, date_header=1, max_conns=4096)
+    ring = Ring(cap=1024, server_header=1, date_header=1, max_conns=4096, **spec.get("ring", {}))
     attached = Attached(ring.ptr, router, [m.ptr for m in mounts])
     if spec.get("access_log"):
         attached.log_to(sys.stdout.fileno())
@@ -51,6 +53,8 @@ def main(spec: dict[str, Any]) -> int:
             ev = ring.events[i]
             if ev.type == EV_REQUEST:
                 req = decode_request(ev)
+                if req.path == b"/block":
+                    time.sleep(0.5)
                 body = b"app: " + req.method + b" " + req.path + b"\n"
                 ring.respond(ev.conn, 200, [(b"content-type", b"text/plain")], body)
         attached.flush_log()

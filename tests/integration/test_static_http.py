@@ -15,6 +15,7 @@ import pathlib
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -50,10 +51,18 @@ class Server:
 
 @contextlib.contextmanager
 def server(
-    mounts: list[tuple[str, pathlib.Path]], access_log: bool = False, **settings: object
+    mounts: list[tuple[str, pathlib.Path]],
+    access_log: bool = False,
+    ring: dict[str, int] | None = None,
+    **settings: object,
 ) -> Iterator[Server]:
     spec = json.dumps(
-        {"mounts": [[p, str(d)] for p, d in mounts], "settings": settings, "access_log": access_log}
+        {
+            "mounts": [[p, str(d)] for p, d in mounts],
+            "settings": settings,
+            "access_log": access_log,
+            "ring": ring or {},
+        }
     )
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "static_server.py"), spec],
@@ -454,6 +463,40 @@ def test_file_larger_than_the_socket_buffers_then_app_and_memory_responses_on_on
         assert tail.index(b"app: GET /api/after") < tail.index(b"small file\n")
         assert tail.endswith(b"small file\n")
         stats = s.stop()
+    assert stats["mounts"][0]["held"] == 0  # type: ignore[index]
+
+
+def test_a_file_whose_client_reset_during_a_pipeline_after_its_eof_fails_at_once(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Two pipelined requests and the client's EOF; the first response leaves while the loop is busy in an
+    app (/block) and the client, having read it, resets. The next run takes the send's completion: with no
+    op left in flight the second request, parsed from the bytes held back, is answered in C, its sendfile
+    fails at once (ECONNRESET) and the connection is freed right there, input included. Parsing went on to
+    consume those bytes: a memmove of about 4 GiB from NULL, and the worker died (SIGSEGV)."""
+    (tmp_path / "first.bin").write_bytes(b"1" * 6000)  # over out_high_water: the second head waits
+    (tmp_path / "second.bin").write_bytes(b"2" * (1 << 20))  # a file range: sent by sendfile
+    with server([("/s", tmp_path)], ring={"out_high_water": 4096}) as s:
+        host, port = s.url.removeprefix("http://").split(":")
+        x, b1, b2 = (socket.create_connection((host, int(port)), timeout=10) for _ in range(3))
+        with x, b1, b2:
+            time.sleep(0.1)
+            b1.sendall(b"GET /block HTTP/1.1\r\nhost: x\r\n\r\n")  # the loop is busy for 0.5 s
+            time.sleep(0.2)
+            x.sendall(
+                b"GET /s/first.bin HTTP/1.1\r\nhost: x\r\n\r\nGET /s/second.bin HTTP/1.1\r\nhost: x\r\n\r\n"
+            )
+            x.shutdown(socket.SHUT_WR)
+            b2.sendall(b"GET /block HTTP/1.1\r\nhost: x\r\n\r\n")  # in x's batch: the loop is busy again
+            assert x.recv(65536).startswith(b"HTTP/1.1 200 OK")  # the first response, while b2's app blocks
+            x.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            x.close()  # a reset
+            assert b"app: GET /block" in b1.recv(65536)
+            assert b"app: GET /block" in b2.recv(65536)
+        r = httpx.get(f"{s.url}/s/first.bin", timeout=10)  # the worker lives on
+        assert r.status_code == 200 and len(r.content) == 6000
+        stats = s.stop()
+    assert stats["ring"]["conns_open"] == 0  # type: ignore[index]
     assert stats["mounts"][0]["held"] == 0  # type: ignore[index]
 
 

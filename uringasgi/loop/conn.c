@@ -30,7 +30,10 @@
  *                              RST for input it sent that we never read (RFC 9112 9.6)
  *   abort                      C_CLOSING now
  *   C_CLOSING                  one cancel for every op on the fd; the fd is closed and the slot, input and
- *                              output buffers are freed at the last completion (c->ops == 0), never before
+ *                              output buffers are freed at the last completion (c->ops == 0), never before.
+ *                              With no op in flight that is at once, inside the call that closes (conn_abort,
+ *                              or a sendfile that fails inside send_kick): after a call that may close, c->in
+ *                              and the output queue are touched only if C_CLOSING is not set
  *
  * Python hears of a close it did not ask for only while it holds a request (DISCONNECT). A slot whose
  * DISCONNECT is not delivered yet is kept until it is, so the event always names the right id.
@@ -537,8 +540,11 @@ static uint32_t feed(struct ua_ring *r, struct ua_conn *c, uint8_t *buf, uint32_
 static void feed_in(struct ua_ring *r, struct ua_conn *c)
 {
     int ref = 0;
-    if (c->in_len && can_parse(c))
-        in_consume(r, c, feed(r, c, c->in, c->in_len, 0, &ref));
+    if (c->in_len && can_parse(c)) {
+        uint32_t used = feed(r, c, c->in, c->in_len, 0, &ref);
+        if (!(c->flags & C_CLOSING)) /* closed in feed: c->in may be freed already (see C_CLOSING above) */
+            in_consume(r, c, used);
+    }
     /* After the client's EOF, what is left unparsed with no request made of it never will be one. */
     if ((c->flags & C_PEER_EOF) && !(c->flags & (C_HELD | C_CLOSING | C_LINGER | C_UPGRADED | C_OUT_GATED)) &&
         !ua_linked(&c->qlink)) {
