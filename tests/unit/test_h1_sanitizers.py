@@ -1,6 +1,7 @@
 """`make test` runs the parser and h1 under the sanitizers: a short libFuzzer run (ASan + UBSan) and the
-sans-IO unit tests against an AddressSanitizer build. Each script proves itself: the fuzz run reports how many
-inputs ran clean, the ASan run first checks that a deliberate out-of-bounds read is caught."""
+sans-IO unit tests against an AddressSanitizer build, then integration tests whose servers run that build
+(the engine). Each script proves itself: the fuzz run reports how many inputs ran clean, the ASan run first
+checks that a deliberate out-of-bounds read is caught, in its own process and in one started elsewhere."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def test_unit_tests_under_asan() -> None:
     out = subprocess.run(["bash", "tests/asan/run.sh"], cwd=ROOT, capture_output=True, text=True, timeout=840)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     assert "deliberate out-of-bounds read caught" in out.stdout
-    m = re.search(r"(\d+) passed", out.stdout)
-    assert m and int(m.group(1)) > 500, out.stdout[-2000:]
+    unit, integration = (int(n) for n in re.findall(r"(\d+) passed", out.stdout))
+    assert unit > 500 and integration > 50, out.stdout[-2000:]
     assert " failed" not in out.stdout
+    assert "integration tests clean, no process reported" in out.stdout
