@@ -827,20 +827,6 @@ void ua_conns_eof(struct ua_ring *r)
     }
 }
 
-/* starved_front goes before the rest of starved_q, in its own order. */
-static void starved_splice(struct ua_ring *r)
-{
-    struct ua_link *h = &r->starved_q, *f = &r->starved_front;
-    if (ua_list_empty(f))
-        return;
-    struct ua_link *first = f->next, *last = f->prev;
-    last->next = h->next;
-    h->next->prev = last;
-    h->next = first;
-    first->prev = h;
-    ua_list_init(f);
-}
-
 void ua_conns_work(struct ua_ring *r)
 {
     for (uint32_t i = 0; i < UA_MAX_LISTENERS; i++) {
@@ -874,7 +860,7 @@ void ua_conns_work(struct ua_ring *r)
      * upload: 16 of 16 KiB); the rest fail at once and keep their place (starved_front, ua_on_recv). Sent
      * to the back instead, under 800 clients uploading 256 KiB with 256 buffers, 94% of re-arms failed so
      * and a connection could wait 8 s for a buffer. */
-    starved_splice(r);
+    ua_list_splice_front(&r->starved_q, &r->starved_front);
     for (uint32_t room = r->bufs.count - r->bufs.n_out; room && !ua_list_empty(&r->starved_q); room--) {
         struct ua_conn *c = UA_CONTAINER(r->starved_q.next, struct ua_conn, slink);
         ua_list_del(&c->slink);

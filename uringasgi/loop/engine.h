@@ -98,6 +98,18 @@ static inline void ua_list_add_tail(struct ua_link *h, struct ua_link *l)
     h->prev->next = l;
     h->prev = l;
 }
+/* Every link of list f moves, in its order, to the front of list h; f is left empty. */
+static inline void ua_list_splice_front(struct ua_link *h, struct ua_link *f)
+{
+    if (ua_list_empty(f))
+        return;
+    struct ua_link *first = f->next, *last = f->prev;
+    last->next = h->next;
+    h->next->prev = last;
+    h->next = first;
+    first->prev = h;
+    ua_list_init(f);
+}
 #define UA_CONTAINER(ptr, type, member) ((type *)((char *)(ptr) - __builtin_offsetof(type, member)))
 
 /* ---- listeners ---- */
