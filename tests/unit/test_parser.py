@@ -128,6 +128,21 @@ def test_known_header_index_covers_every_name_case_insensitively() -> None:
     assert r > 0 and h.known[lib.UA_HK_HOST] == 0 and h.n_headers == 3
 
 
+def test_known_more_says_which_known_headers_came_on_several_lines(restore_simd: None) -> None:
+    req = (
+        b'GET / HTTP/1.1\r\nHost: h\r\nIf-None-Match: "a"\r\nAccept: */*\r\n'
+        b'if-none-match: "b"\r\nX-Other: 1\r\nX-Other: 2\r\nACCEPT-ENCODING: br\r\n\r\n'
+    )
+    for lv in available_levels():
+        lib.ua_simd_set(lv)
+        r, h, _ = parse(req)
+        assert r == len(req), h.error
+        assert h.known_more == 1 << lib.UA_HK_IF_NONE_MATCH, lv
+        assert h.known[lib.UA_HK_IF_NONE_MATCH] == 1  # still the first line's slot
+        r, h, _ = parse(b"GET / HTTP/1.1\r\nHost: h\r\nAccept: a\r\n\r\n")
+        assert r > 0 and h.known_more == 0
+
+
 def test_incremental_parse_resumes_without_rescanning_accepted_lines() -> None:
     req = b"GET / HTTP/1.1\r\nHost: h\r\nX-Long: " + b"v" * 50 + b"\r\n\r\n"
     h = ffi.new("struct ua_head *")
@@ -449,6 +464,7 @@ def full_outcome(data: bytes) -> tuple[Any, ...]:
         (h.method_id, h.minor, h.flags, h.content_length, h.n_headers),
         tuple(headers(buf, h)),
         tuple(h.known),
+        h.known_more,
         bytes(buf),
     )
 

@@ -716,6 +716,8 @@ AINLINE int field_line(int lvl, uint8_t *buf, size_t end, struct resume rs, stru
 
 #define FL_SLOW 3 /* fast_fields: a line not in the common shape; field_line reads it instead */
 
+_Static_assert(UA_HK_COUNT <= 64, "head.known_more has one bit per known header");
+
 /* After a field line: the semantics of the known headers that have any, and the index. 0 or UA_PE_*. */
 AINLINE int field_known(int lvl, struct ua_head *h, const uint8_t *buf, size_t end, const struct ua_header *hd,
                         int id, unsigned n, int is_request)
@@ -741,6 +743,8 @@ AINLINE int field_known(int lvl, struct ua_head *h, const uint8_t *buf, size_t e
     }
     if (h->known[id] == UA_HK_ABSENT)
         h->known[id] = (uint8_t)n;
+    else /* a reader of a list-valued field needs every line (RFC 9110 5.3); the bit spares the others a scan */
+        h->known_more |= 1ULL << id;
     return 0;
 }
 

@@ -19,7 +19,8 @@
 #define UA_MAX_TRAILERS 16
 #define UA_HEAD_MAX 65535
 
-/* Known-header index: head.known[UA_HK_x] is the slot of the first such header, or UA_HK_ABSENT. */
+/* Known-header index: head.known[UA_HK_x] is the slot of the first such header, or UA_HK_ABSENT; bit UA_HK_x of
+ * head.known_more says the header came on more than one field line (the others are found by its name). */
 #define UA_HK_ABSENT 255
 #define UA_HK_HOST 0
 #define UA_HK_CONTENT_LENGTH 1
@@ -151,6 +152,7 @@ struct ua_head {
     uint16_t scan;
     uint8_t sub;
     uint8_t _pad;
+    uint64_t known_more;     /* bit UA_HK_x: that header came on more than one field line */
     uint8_t known[UA_HK_COUNT];
     struct ua_header headers[UA_MAX_HEADERS];
 };
