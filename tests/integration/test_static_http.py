@@ -258,6 +258,49 @@ def test_precompressed_selection(srv: Server, site: pathlib.Path) -> None:
         assert c.get("/static/app.js", headers={"accept-encoding": "br"}).content == js
 
 
+# A field sent on several lines (RFC 9110 5.3): the lines of a list are one list, the second line counts.
+
+
+def test_if_none_match_on_a_second_line_is_304(srv: Server, site: pathlib.Path) -> None:
+    etag = f'"{T0:x}-{(site / "app.css").stat().st_size:x}"'
+    status, hdrs, body = raw_get(
+        srv.url, "/static/app.css", f'if-none-match: "a"\r\nif-none-match: {etag}\r\n'
+    )
+    assert (status, hdrs["etag"], body) == (304, etag, b"")
+    status, _, _ = raw_get(srv.url, "/static/app.css", 'if-none-match: "a"\r\nif-none-match: "b"\r\n')
+    assert status == 200
+
+
+def test_if_match_on_two_lines(srv: Server, site: pathlib.Path) -> None:
+    etag = f'"{T0:x}-{(site / "app.css").stat().st_size:x}"'
+    status, _, body = raw_get(srv.url, "/static/app.css", 'if-match: "a"\r\nif-match: "b"\r\n')
+    assert (status, body) == (412, b"")
+    status, _, body = raw_get(srv.url, "/static/app.css", f'if-match: "a"\r\nif-match: {etag}\r\n')
+    assert (status, body) == (200, (site / "app.css").read_bytes())
+
+
+@pytest.mark.parametrize(("second", "encoding", "suffix"), [("br", "br", ".br"), ("gzip", "gzip", ".gz")])
+def test_accept_encoding_on_a_second_line_chooses_the_sibling(
+    srv: Server, site: pathlib.Path, second: str, encoding: str, suffix: str
+) -> None:
+    status, hdrs, body = raw_get(
+        srv.url, "/static/app.js", f"accept-encoding: identity\r\naccept-encoding: {second}\r\n"
+    )
+    assert (status, hdrs.get("content-encoding"), hdrs["vary"]) == (200, encoding, "accept-encoding")
+    assert body == (site / f"app.js{suffix}").read_bytes()
+
+
+def test_a_repeated_range_or_if_modified_since_is_ignored(srv: Server, site: pathlib.Path) -> None:
+    """Not lists: two lines are no valid value, ignored as the RFC says (14.2, 13.1.3), not read as one."""
+    status, _, body = raw_get(srv.url, "/static/hello.txt", "range: bytes=0-1\r\nrange: bytes=0-1\r\n")
+    assert (status, body) == (200, b"0123456789")
+    date = "Tue, 14 Nov 2023 22:13:20 GMT"
+    status, _, body = raw_get(
+        srv.url, "/static/app.css", f"if-modified-since: {date}\r\nif-modified-since: {date}\r\n"
+    )
+    assert (status, body) == (200, (site / "app.css").read_bytes())
+
+
 def test_dotfiles_are_404(srv: Server) -> None:
     for path in ("/static/.env", "/static/.git/config", "/static/%2eenv"):
         status, _, body = raw_get(srv.url, path)

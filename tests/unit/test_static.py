@@ -214,6 +214,56 @@ def test_preconditions_come_first_in_their_order(root: pathlib.Path, m: StaticMo
     assert get(m, "/app.css", if_match=etag, if_none_match=etag).status == 304
 
 
+# ---- a field on several lines (RFC 9110 section 5.3) ----
+
+
+def lines(m: StaticMount, path: str, *fields: tuple[str, str]) -> int:
+    """The status of a GET whose fields are sent as these lines, in this order (names may repeat)."""
+    r = m.serve(b"GET", path.encode(), [(k.encode(), v.encode()) for k, v in fields])
+    assert r is not None
+    return r.status
+
+
+def test_if_none_match_lines_are_one_list(root: pathlib.Path, m: StaticMount) -> None:
+    etag = nginx_etag(root / "app.css")
+    inm = "if-none-match"
+    assert lines(m, "/app.css", (inm, '"a"'), (inm, etag)) == 304
+    assert lines(m, "/app.css", (inm, '"a"'), (inm, ""), (inm, f'"b", W/{etag}')) == 304
+    assert lines(m, "/app.css", (inm, '"a"'), (inm, '"b"')) == 200
+    # a malformed member ends the walk, as in the lines joined: nothing after it counts
+    assert lines(m, "/app.css", (inm, "garbage"), (inm, etag)) == 200
+    # "*" is any only as the whole value: beside another line it is a malformed member
+    assert lines(m, "/app.css", (inm, "*"), (inm, '"a"')) == 200
+    assert lines(m, "/app.css", (inm, etag), (inm, "*")) == 304  # (matched before it)
+    # present on any line, If-None-Match still sets If-Modified-Since aside
+    assert lines(m, "/app.css", (inm, '"a"'), (inm, '"b"'), ("if-modified-since", http_date(T0))) == 200
+
+
+def test_if_match_lines_are_one_list(root: pathlib.Path, m: StaticMount) -> None:
+    etag = nginx_etag(root / "app.css")
+    assert lines(m, "/app.css", ("if-match", '"a"'), ("if-match", etag)) == 200
+    assert lines(m, "/app.css", ("if-match", '"a"'), ("if-match", '"b"')) == 412
+    assert lines(m, "/app.css", ("if-match", "*"), ("if-match", '"a"')) == 412
+    assert lines(m, "/app.css", ("if-match", '"a"'), ("if-match", f"W/{etag}")) == 412  # strong only
+
+
+def test_a_repeated_date_condition_is_ignored(m: StaticMount) -> None:
+    """RFC 9110 13.1.3 and 13.1.4: a recipient MUST ignore a date field whose value is more than one date."""
+    ims, ius = "if-modified-since", "if-unmodified-since"
+    assert lines(m, "/app.css", (ims, http_date(T0)), (ims, http_date(T0))) == 200
+    assert lines(m, "/app.css", (ius, http_date(T0 - 1)), (ius, http_date(T0 - 1))) == 200
+
+
+def test_a_repeated_range_or_if_range_gets_the_whole_file(root: pathlib.Path, m: StaticMount) -> None:
+    """Two Range lines are no ranges-specifier (ignored, 14.2); two If-Range lines no validator, a false
+    condition (13.1.5): either way the whole file, 200, whichever line came first."""
+    etag = nginx_etag(root / "hello.txt")
+    assert lines(m, "/hello.txt", ("range", "bytes=0-1"), ("range", "bytes=0-1")) == 200
+    assert lines(m, "/hello.txt", ("range", "bytes=0-1"), ("if-range", etag), ("if-range", etag)) == 200
+    assert lines(m, "/hello.txt", ("range", "bytes=0-1"), ("if-range", ""), ("if-range", etag)) == 200
+    assert lines(m, "/hello.txt", ("range", "bytes=0-1"), ("if-range", etag)) == 206
+
+
 # ---- ranges (RFC 9110 section 14) ----
 
 

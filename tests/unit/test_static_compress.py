@@ -81,6 +81,27 @@ def test_precompressed_sibling_by_q_value(m: StaticMount, accept: str, encoding:
     assert int(r.headers["content-length"]) == len(r.body)
 
 
+@pytest.mark.parametrize(
+    ("accept", "encoding"),
+    [
+        (("identity", "br"), "br"),
+        (("identity", "gzip"), "gzip"),
+        (("br;q=0.1", "gzip"), "gzip"),
+        (("gzip", "", "br;q=0.9, gzip;q=0.8"), "br"),  # a later member naming gzip again wins, as in one line
+        (("*;q=0", "gzip"), "gzip"),
+        (("br", "br;q=0"), None),
+    ],
+)
+def test_accept_encoding_lines_are_one_list(
+    m: StaticMount, accept: tuple[str, ...], encoding: str | None
+) -> None:
+    """RFC 9110 5.3: the lines of a list-valued field read as their values joined by commas, in order."""
+    r = m.serve(b"GET", b"/app.js", [(b"accept-encoding", a.encode()) for a in accept])
+    assert r is not None and r.status == 200
+    assert r.headers.get("content-encoding") == encoding, accept
+    assert decoded(r) == JS
+
+
 def test_no_accept_encoding_gets_identity(m: StaticMount) -> None:
     r = get(m, "/app.js")
     assert "content-encoding" not in r.headers and r.body == JS and r.headers["vary"] == "accept-encoding"

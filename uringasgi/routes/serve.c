@@ -156,6 +156,37 @@ static void known(const struct ua_head *h, const uint8_t *buf, int k, const uint
     *len = h->headers[slot].value_len;
 }
 
+/* The fields a static mount reads (static.c). */
+#define MOUNT_FIELDS                                                                                         \
+    ((1ULL << UA_HK_RANGE) | (1ULL << UA_HK_IF_RANGE) | (1ULL << UA_HK_IF_NONE_MATCH) |                      \
+     (1ULL << UA_HK_IF_MODIFIED_SINCE) | (1ULL << UA_HK_ACCEPT_ENCODING) | (1ULL << UA_HK_IF_MATCH) |        \
+     (1ULL << UA_HK_IF_UNMODIFIED_SINCE))
+
+/* The request fields a mount reads, into q. Nearly every request sends each on one line at most: the
+ * known-header index has them. When one came on several lines (the parser's known_more bit), every line of
+ * the head goes through ua_static_req_header, which keeps the later lines of a field in more[] (the caller's
+ * room for as many lines as a head holds), so the mount reads them all without anything allocated. */
+static void mount_fields(const struct ua_head *h, const uint8_t *buf, struct ua_static_req *q,
+                         struct ua_static_line *more)
+{
+    if (h->known_more & MOUNT_FIELDS) {
+        q->more = more;
+        q->more_cap = UA_MAX_HEADERS;
+        for (uint32_t i = 0; i < h->n_headers; i++) {
+            const struct ua_header *x = &h->headers[i];
+            ua_static_req_header(q, buf + x->name_off, x->name_len, buf + x->value_off, x->value_len);
+        }
+        return;
+    }
+    known(h, buf, UA_HK_RANGE, &q->range, &q->range_len);
+    known(h, buf, UA_HK_IF_RANGE, &q->if_range, &q->if_range_len);
+    known(h, buf, UA_HK_IF_NONE_MATCH, &q->if_none_match, &q->if_none_match_len);
+    known(h, buf, UA_HK_IF_MODIFIED_SINCE, &q->if_modified_since, &q->if_modified_since_len);
+    known(h, buf, UA_HK_ACCEPT_ENCODING, &q->accept_encoding, &q->accept_encoding_len);
+    known(h, buf, UA_HK_IF_MATCH, &q->if_match, &q->if_match_len);
+    known(h, buf, UA_HK_IF_UNMODIFIED_SINCE, &q->if_unmodified_since, &q->if_unmodified_since_len);
+}
+
 /* The lines every response carries, as the engine writes them for Python's: server, date, extra. */
 static uint32_t common_lines(const struct ua_ring *r, uint8_t *out)
 {
@@ -203,6 +234,7 @@ int ua_routes_dispatch(struct ua_ring *r, struct ua_conn *c, const uint8_t *buf)
         return 0;
 
     struct ua_static_req q;
+    struct ua_static_line more[UA_MAX_HEADERS];
     memset(&q, 0, sizeof(q));
     q.method = buf + h->method.off;
     q.method_len = h->method.len;
@@ -211,13 +243,7 @@ int ua_routes_dispatch(struct ua_ring *r, struct ua_conn *c, const uint8_t *buf)
     q.query = buf + h->query.off;
     q.query_len = h->query.len;
     q.prefix_len = m.prefix_len;
-    known(h, buf, UA_HK_RANGE, &q.range, &q.range_len);
-    known(h, buf, UA_HK_IF_RANGE, &q.if_range, &q.if_range_len);
-    known(h, buf, UA_HK_IF_NONE_MATCH, &q.if_none_match, &q.if_none_match_len);
-    known(h, buf, UA_HK_IF_MODIFIED_SINCE, &q.if_modified_since, &q.if_modified_since_len);
-    known(h, buf, UA_HK_ACCEPT_ENCODING, &q.accept_encoding, &q.accept_encoding_len);
-    known(h, buf, UA_HK_IF_MATCH, &q.if_match, &q.if_match_len);
-    known(h, buf, UA_HK_IF_UNMODIFIED_SINCE, &q.if_unmodified_since, &q.if_unmodified_since_len);
+    mount_fields(h, buf, &q, more);
     /* h1 closes after answering while a body still waits behind a 100 Continue (RFC 9110 10.1.1). */
     q.keep_alive = !c->h1.must_close && !((h->flags & UA_F_HAS_BODY) && (h->flags & UA_F_EXPECT_CONTINUE));
     q.http_minor = h->minor;

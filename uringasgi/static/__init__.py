@@ -150,7 +150,11 @@ class StaticMount:
         req.keep_alive = int(keep_alive)
         req.http_minor = http_minor
         req.now_ms = now_ms
-        for name, value in headers:
+        lines = list(headers)
+        # Room for every line, so that none is refused: the later lines of a field are kept there.
+        more = ffi.new("struct ua_static_line[]", len(lines))
+        req.more, req.more_cap = more, len(lines)
+        for name, value in lines:
             cname, cvalue = ffi.from_buffer(name.lower()), ffi.from_buffer(value)
             keep += [cname, cvalue]
             lib.ua_static_req_header(req, cname, len(name), cvalue, len(value))

@@ -142,7 +142,7 @@ static int ows(uint8_t ch)
 
 /* Walks a list of entity-tags; 1 when one equals etag (a strong one, with its quotes) by weak comparison
  * (W/ ignored), or with strong set by strong comparison (a W/ member never matches; section 8.8.3.2). A
- * malformed member ends the walk: nothing after it can be trusted. */
+ * malformed member ends the walk, -EINVAL: nothing after it can be trusted. */
 static int etag_in_list(const uint8_t *s, uint32_t len, const char *etag, uint32_t etag_len, int strong)
 {
     uint32_t i = 0;
@@ -155,12 +155,12 @@ static int etag_in_list(const uint8_t *s, uint32_t len, const char *etag, uint32
         if (weak)
             i += 2;
         if (i == len || s[i] != '"')
-            return 0;
+            return -EINVAL;
         uint32_t start = i++;
         while (i < len && s[i] != '"')
             i++;
         if (i == len)
-            return 0;
+            return -EINVAL;
         i++;
         if (!(strong && weak) && i - start == etag_len && memcmp(s + start, etag, etag_len) == 0)
             return 1;
@@ -175,7 +175,7 @@ int ua_static_etag_listed(const uint8_t *s, uint32_t len, const char *etag, uint
     while (b > a && ows(s[b - 1]))
         b--;
     if (b - a == 1 && s[a] == '*')
-        return 1;
+        return UA_ETAG_ANY;
     return etag_in_list(s + a, b - a, etag, etag_len, strong);
 }
 
@@ -275,9 +275,8 @@ static int qvalue(const uint8_t *s, uint32_t len)
     return q > 1000 ? -1 : q;
 }
 
-void ua_static_accept_encoding(const uint8_t *s, uint32_t len, int *q_br, int *q_gzip)
+void ua_static_accept_encoding(const uint8_t *s, uint32_t len, struct ua_codings *c)
 {
-    int br = -1, gz = -1, star = -1;
     uint32_t i = 0;
     while (i < len) {
         while (i < len && (ows(s[i]) || s[i] == ','))
@@ -302,14 +301,18 @@ void ua_static_accept_encoding(const uint8_t *s, uint32_t len, int *q_br, int *q
             continue;
         const char *tok = (const char *)s + t0;
         if (tlen == 2 && strncasecmp(tok, "br", 2) == 0)
-            br = q;
+            c->br = q;
         else if ((tlen == 4 && strncasecmp(tok, "gzip", 4) == 0) ||
                  (tlen == 6 && strncasecmp(tok, "x-gzip", 6) == 0))
-            gz = q;
+            c->gzip = q;
         else if (tlen == 1 && tok[0] == '*')
-            star = q;
+            c->star = q;
     }
-    /* A coding not listed takes the q of "*", or is not acceptable when there is no "*". */
-    *q_br = br >= 0 ? br : (star > 0 ? star : 0);
-    *q_gzip = gz >= 0 ? gz : (star > 0 ? star : 0);
+}
+
+void ua_static_codings_q(const struct ua_codings *c, int *q_br, int *q_gzip)
+{
+    int star = c->star > 0 ? c->star : 0;
+    *q_br = c->br >= 0 ? c->br : star;
+    *q_gzip = c->gzip >= 0 ? c->gzip : star;
 }

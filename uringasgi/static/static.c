@@ -28,7 +28,10 @@
  *    content-range; none is a 416 with `content-range: bytes * /size`. Several satisfiable ranges get
  *    the whole file with 200, never multipart/byteranges: section 14.2 lets a server ignore Range, and
  *    a client asking for several must accept a 200.
- * 7. A body of up to the buffer's room is copied after the head, so both leave in one send; otherwise the
+ * 7. A field on several lines: the lines of a list (If-Match, If-None-Match, Accept-Encoding) are read in order
+ *    as the one list they make (RFC 9110 5.3); a repeated Range, If-Range, If-Modified-Since or
+ *    If-Unmodified-Since is read as an invalid value of its kind, as the RFC says (see repeated()).
+ * 8. A body of up to the buffer's room is copied after the head, so both leave in one send; otherwise the
  *    plan points at the cached memory or the file range, and holds the cache entry until released.
  */
 #define _GNU_SOURCE
@@ -149,38 +152,101 @@ void ua_static_release(struct ua_static *m, void *ref)
     }
 }
 
-/* The request fields a file response reads: each name's value span in struct ua_static_req. */
-#define REQ_FIELD(lit, f) \
-    {lit, sizeof(lit) - 1, offsetof(struct ua_static_req, f), offsetof(struct ua_static_req, f##_len)}
+/* The request fields a file response reads: each name's value span in struct ua_static_req, and whether the
+ * field is a list, whose lines together are one value (RFC 9110 5.3). */
+enum {
+    F_RANGE,
+    F_IF_RANGE,
+    F_IF_NONE_MATCH,
+    F_ACCEPT_ENCODING,
+    F_IF_MODIFIED_SINCE,
+    F_IF_MATCH,
+    F_IF_UNMODIFIED_SINCE,
+};
+#define REQ_FIELD(id, lit, f, is_list) \
+    [id] = {lit, sizeof(lit) - 1, offsetof(struct ua_static_req, f), offsetof(struct ua_static_req, f##_len), is_list}
 static const struct {
     const char *name;
     uint32_t len;
     size_t value, value_len;
+    int list;
 } REQ_FIELDS[] = {
-    REQ_FIELD("range", range),
-    REQ_FIELD("if-range", if_range),
-    REQ_FIELD("if-none-match", if_none_match),
-    REQ_FIELD("accept-encoding", accept_encoding),
-    REQ_FIELD("if-modified-since", if_modified_since),
-    REQ_FIELD("if-match", if_match),
-    REQ_FIELD("if-unmodified-since", if_unmodified_since),
+    REQ_FIELD(F_RANGE, "range", range, 0),
+    REQ_FIELD(F_IF_RANGE, "if-range", if_range, 0),
+    REQ_FIELD(F_IF_NONE_MATCH, "if-none-match", if_none_match, 1),
+    REQ_FIELD(F_ACCEPT_ENCODING, "accept-encoding", accept_encoding, 1),
+    REQ_FIELD(F_IF_MODIFIED_SINCE, "if-modified-since", if_modified_since, 0),
+    REQ_FIELD(F_IF_MATCH, "if-match", if_match, 1),
+    REQ_FIELD(F_IF_UNMODIFIED_SINCE, "if-unmodified-since", if_unmodified_since, 0),
 };
 #undef REQ_FIELD
+
+/* Field f's first line: its span in req. */
+static const uint8_t *first_value(const struct ua_static_req *req, uint32_t f)
+{
+    return *(const uint8_t *const *)(const void *)((const char *)req + REQ_FIELDS[f].value);
+}
+
+static uint32_t first_len(const struct ua_static_req *req, uint32_t f)
+{
+    return *(const uint32_t *)(const void *)((const char *)req + REQ_FIELDS[f].value_len);
+}
 
 int ua_static_req_header(struct ua_static_req *req, const uint8_t *name, uint32_t name_len,
                          const uint8_t *value, uint32_t value_len)
 {
-    for (size_t i = 0; i < sizeof(REQ_FIELDS) / sizeof(REQ_FIELDS[0]); i++) {
+    for (uint32_t i = 0; i < sizeof(REQ_FIELDS) / sizeof(REQ_FIELDS[0]); i++) {
         if (name_len != REQ_FIELDS[i].len || memcmp(name, REQ_FIELDS[i].name, name_len) != 0)
             continue;
-        const uint8_t **v = (const uint8_t **)(void *)((char *)req + REQ_FIELDS[i].value);
-        uint32_t *l = (uint32_t *)(void *)((char *)req + REQ_FIELDS[i].value_len);
-        if (*l == 0) { /* the first field line wins; a repeated one is ignored */
-            *v = value;
-            *l = value_len;
+        if (REQ_FIELDS[i].list && value_len == 0)
+            return 1; /* an empty line adds no member to a list (RFC 9110 5.6.1) */
+        if (!first_value(req, i)) {
+            *(const uint8_t **)(void *)((char *)req + REQ_FIELDS[i].value) = value;
+            *(uint32_t *)(void *)((char *)req + REQ_FIELDS[i].value_len) = value_len;
+        } else if (req->n_more < req->more_cap) {
+            req->more[req->n_more++] = (struct ua_static_line){value, value_len, i};
+        } else {
+            return -ENOSPC;
         }
         return 1;
     }
+    return 0;
+}
+
+/* The lines of field f in order: its span, then its lines in more[]; *at starts at 0. 1 with the line in *s and
+ * *len, 0 past the last. Lines are read where they are, one after the other, rather than joined with commas
+ * into one value: the same meaning (RFC 9110 5.3) with no copy and no room to find. */
+static int next_line(const struct ua_static_req *req, uint32_t f, uint32_t *at, const uint8_t **s, uint32_t *len)
+{
+    if (*at == 0) {
+        *at = 1;
+        *s = first_value(req, f);
+        *len = first_len(req, f);
+        return 1;
+    }
+    for (; *at <= req->n_more; (*at)++) {
+        const struct ua_static_line *l = &req->more[*at - 1];
+        if (l->field == f) {
+            (*at)++;
+            *s = l->value;
+            *len = l->len;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 if field f came on more than one line. Range, If-Range, If-Modified-Since and If-Unmodified-Since are not
+ * lists: a sender MUST NOT split one over lines (RFC 9110 5.3), and the lines joined are no valid value. Such a
+ * field is read as the RFC reads an invalid one, never by whichever line came first (a proxy in front may have
+ * read another): If-Modified-Since and If-Unmodified-Since MUST then be ignored (13.1.3: "more than one
+ * member"; 13.1.4: "appears to be a list of dates"), an If-Range condition is false (13.1.5) and a Range that
+ * is no ranges-specifier may be ignored (14.2), both ending in the whole representation, 200 (13.2.2 step 5). */
+static int repeated(const struct ua_static_req *req, uint32_t f)
+{
+    for (uint32_t i = 0; i < req->n_more; i++)
+        if (req->more[i].field == f)
+            return 1;
     return 0;
 }
 
@@ -538,7 +604,12 @@ static int choose(struct ua_static *m, const struct ua_static_req *req, struct u
     *r = (struct rep){f, f->body, f->size, f->etag, f->etag_len, NULL};
     if (!*vary || !req->accept_encoding_len)
         return 0;
-    ua_static_accept_encoding(req->accept_encoding, req->accept_encoding_len, &q_br, &q_gz);
+    struct ua_codings codings = UA_CODINGS_NONE;
+    const uint8_t *s;
+    uint32_t len, at = 0;
+    while (next_line(req, F_ACCEPT_ENCODING, &at, &s, &len))
+        ua_static_accept_encoding(s, len, &codings);
+    ua_static_codings_q(&codings, &q_br, &q_gz);
     if (!(has_br || otf))
         q_br = 0;
     if (!has_gz)
@@ -587,13 +658,30 @@ static void rep_headers(struct ua_static *m, const struct rep *r, int vary, stru
         PUTS(w, "vary: accept-encoding\r\n");
 }
 
+/* If-Match or If-None-Match (field f) over all its lines, which are one list (RFC 9110 5.3): 1 if it lists the
+ * representation's ETag. A malformed member ends the walk over the later lines too, as it would in the joined
+ * value; "*" means any only as the whole field value (13.1.1, 13.1.2), so only as the field's one line. */
+static int etag_listed(const struct ua_static_req *req, uint32_t f, const struct rep *r, int strong)
+{
+    const uint8_t *s;
+    uint32_t len, at = 0;
+    while (next_line(req, f, &at, &s, &len)) {
+        int rc = ua_static_etag_listed(s, len, r->etag, r->etag_len, strong);
+        if (rc == UA_ETAG_ANY)
+            return !repeated(req, f);
+        if (rc != 0)
+            return rc == 1;
+    }
+    return 0;
+}
+
 /* Section 13.2.2 steps 1 and 2: the client's precondition for changing what it saw does not hold. */
 static int precondition_failed(const struct ua_static_req *req, const struct rep *r)
 {
     if (req->if_match_len) /* when present, If-Unmodified-Since is not evaluated */
-        return !ua_static_etag_listed(req->if_match, req->if_match_len, r->etag, r->etag_len, 1);
+        return !etag_listed(req, F_IF_MATCH, r, 1);
     int64_t t;
-    return req->if_unmodified_since_len &&
+    return req->if_unmodified_since_len && !repeated(req, F_IF_UNMODIFIED_SINCE) &&
            ua_static_parse_date(req->if_unmodified_since, req->if_unmodified_since_len, &t) == 0 &&
            r->e->mtime > t;
 }
@@ -610,13 +698,23 @@ static int no_body(struct ua_static *m, const struct ua_static_req *req, struct 
 static int not_modified(const struct ua_static_req *req, const struct rep *r)
 {
     if (req->if_none_match_len) /* section 13.2.2: when present, If-Modified-Since is not evaluated */
-        return ua_static_etag_listed(req->if_none_match, req->if_none_match_len, r->etag, r->etag_len, 0);
+        return etag_listed(req, F_IF_NONE_MATCH, r, 0);
     /* A date later than now is no date the client had from us (RFC 7232 3.3 calls it invalid): ignored,
      * so a file rolled back to an older mtime is not answered 304 against a clock set forward. */
     int64_t t;
-    return req->if_modified_since_len &&
+    return req->if_modified_since_len && !repeated(req, F_IF_MODIFIED_SINCE) &&
            ua_static_parse_date(req->if_modified_since, req->if_modified_since_len, &t) == 0 &&
            r->e->mtime <= t && t <= (int64_t)time(NULL);
+}
+
+/* Section 13.2.2 step 5: the Range is read when If-Range is absent or its condition holds. A repeated If-Range
+ * is a false condition, whatever its lines hold (see repeated()). */
+static int range_wanted(const struct ua_static_req *req, const struct rep *r)
+{
+    if (!req->range_len || repeated(req, F_RANGE) || repeated(req, F_IF_RANGE))
+        return 0;
+    return !req->if_range_len ||
+           ua_static_if_range_ok(req->if_range, req->if_range_len, r->etag, r->etag_len, r->e->mtime);
 }
 
 static int respond(struct ua_static *m, const struct ua_static_req *req, int head_only, const struct ua_mime *mime,
@@ -639,9 +737,7 @@ static int respond(struct ua_static *m, const struct ua_static_req *req, int hea
     /* An empty representation has no range to send (RFC 9110 14.1.1 leaves only a suffix range satisfiable,
      * and no Content-Range can name it): the Range is ignored, as it may be, and the 200 is empty, as
      * nginx answers; a browser asks for bytes=0- of every media file. */
-    if (req->range_len && !head_only && r->size &&
-        (!req->if_range_len ||
-         ua_static_if_range_ok(req->if_range, req->if_range_len, r->etag, r->etag_len, r->e->mtime)))
+    if (!head_only && r->size && range_wanted(req, r))
         kind = ua_static_parse_range(req->range, req->range_len, r->size, &first, &last);
     if (kind == UA_RANGE_UNSAT) {
         plan_init(out, 416);

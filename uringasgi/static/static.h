@@ -35,7 +35,16 @@ struct ua_static_config {
     int32_t compress_quality;  /* brotli quality 0..11 */
 };
 
-/* The request, as spans into the caller's bytes. Absent headers have len 0. */
+/* A field line after the first of a field serve() reads: ua_static_req_header keeps it in the caller's room. */
+struct ua_static_line {
+    const uint8_t *value;
+    uint32_t len;
+    uint32_t field;                 /* which field: static.c's own numbering */
+};
+
+/* The request, as spans into the caller's bytes. Absent headers have len 0. A field given on several lines
+ * (RFC 9110 5.3) has its first line in its span and the others in more[]: only ua_static_req_header fills
+ * more[], and a caller that sets the spans itself gives each field one line. */
 struct ua_static_req {
     const uint8_t *method;
     const uint8_t *path;            /* the whole target path up to '?', still percent-encoded */
@@ -48,6 +57,8 @@ struct ua_static_req {
     const uint8_t *range;
     const uint8_t *accept_encoding;
     const uint8_t *extra;           /* "name: value\r\n" lines every response carries (date, server) */
+    struct ua_static_line *more;    /* room for more_cap later lines; n_more of them kept, in order */
+    uint32_t more_cap, n_more;
     uint32_t method_len, path_len, query_len;
     uint32_t if_match_len, if_unmodified_since_len;
     uint32_t if_none_match_len, if_modified_since_len, if_range_len, range_len, accept_encoding_len;
@@ -84,7 +95,9 @@ struct ua_static;
 int ua_static_new(const struct ua_static_config *cfg, struct ua_static **out);
 /* With plans still held, the mount goes when the last of them is released. */
 void ua_static_free(struct ua_static *m);
-/* Keep a request header if it is one serve() reads (names lowercase). Returns 1 if kept, 0 if not. */
+/* Keep a request field line if it is of a field serve() reads (names lowercase), given in the order they came:
+ * the first line of a field goes in its span, a later one in more[]. Returns 1 if kept, 0 if not serve()'s,
+ * -ENOSPC if it is a later line and more[] is full (room for every line of the request is always enough). */
 int ua_static_req_header(struct ua_static_req *req, const uint8_t *name, uint32_t name_len,
                          const uint8_t *value, uint32_t value_len);
 /* 0: out is a plan to send; UA_STATIC_PASS: hand the request to the app; -ENOSPC: buf is too small for
