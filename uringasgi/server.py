@@ -7,7 +7,9 @@ The worker's life:
   3. the ring, with every limit from Config, adopts each listening socket (multishot accept);
   4. serve until SIGINT/SIGTERM (or --limit-max-requests); a second SIGINT exits at once;
   5. drain: stop accepting, let in-flight requests finish for up to --timeout-graceful-shutdown, then
-     cancel what is left; lifespan shutdown; free the ring.
+     cancel what is left; lifespan shutdown; free the ring. run() returns 0 and keeps the signal that
+     stopped it in stop_signal: the process that serves alone ends by it (supervisor.main), a worker the
+     supervisor stopped exits 0, which is what the supervisor expects of it.
 """
 
 from __future__ import annotations
@@ -163,6 +165,7 @@ class Server:
         self.beat_fd = beat_fd
         self.should_exit = asyncio.Event()
         self.force_exit = False
+        self.stop_signal: int | None = None  # the first SIGINT or SIGTERM received
         self.requests = 0
         limit = config.limit_max_requests
         if limit is not None and config.limit_max_requests_jitter:
@@ -207,6 +210,8 @@ class Server:
             self.force_exit = True
             error_logger.info("Second interrupt: exiting now.")
             os._exit(1)
+        if self.stop_signal is None:
+            self.stop_signal = sig
         self.should_exit.set()
 
     def _request_done(self) -> None:

@@ -14,9 +14,12 @@ Rules:
     as the import), and a new spare is started behind it. Lifespan startup waits for the slot so that its
     side effects run once per serving worker, as under uvicorn, not once more for a spare that may never
     serve.
-  - INT/TERM: every worker drains and stops; a second INT kills them at once. HUP: each slot gets a new
-    worker, and its old one is stopped only once the new one is ready (zero failed requests).
-    TTIN/TTOU: one worker more or less.
+  - INT/TERM: every worker drains and stops; a second INT kills them at once. Once they are gone, the
+    supervisor ends by the signal it was told to stop with (end_by_signal), as a single worker does. A worker
+    stopped by the supervisor (or by anyone: systemd signals the whole cgroup) drains and exits 0, which is
+    what the supervisor expects of the workers it stops; one that exits while it was not asked to is
+    replaced, whatever its status. HUP: each slot gets a new worker, and its old one is stopped only once
+    the new one is ready (zero failed requests). TTIN/TTOU: one worker more or less.
   - With one worker and no --reload there is no supervisor: the worker runs in this process, as uvicorn does.
 """
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import selectors
 import signal
@@ -33,12 +37,15 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uringasgi.config import Config, ConfigError
 from uringasgi.logs import configure as configure_logging
 from uringasgi.logs import error_logger
 from uringasgi.protocol.accesslog import check_format as check_access_log_format
+
+if TYPE_CHECKING:
+    from uringasgi.server import Server
 
 SUPERVISOR_ONLY = (
     "workers",
@@ -54,7 +61,8 @@ BEAT_SECONDS = 1.0
 
 
 def main(app: Any, **kw: Any) -> int:
-    """Run `app` with uvicorn-style options; returns the process exit status."""
+    """Run `app` with uvicorn-style options; returns the process exit status. Stopped by SIGINT or SIGTERM,
+    it does not return: once the server has drained, the process ends by that signal (end_by_signal)."""
     options = {k: kw.pop(k) for k in SUPERVISOR_ONLY if k in kw}
     config = Config(app=app, **kw)
     fast_log = configure_logging(config.log_config, config.log_level, config.access_log, config.use_colors)
@@ -76,34 +84,36 @@ def main(app: Any, **kw: Any) -> int:
         with open(options["pid_file"], "w") as f:
             f.write(f"{os.getpid()}\n")
     uds = None
+    runner: Server | Supervisor
     try:
         if workers == 1 and not reload:
             from uringasgi.server import Server
 
-            return Server(config, fast_log=fast_log).run()
-        if config.uds:
-            # One socket file for every worker: bound here, then served as a --fd is (each slot a dup).
-            from uringasgi.server import bind
+            runner = Server(config, fast_log=fast_log)
+        else:
+            if config.uds:
+                # One socket file for every worker: bound here, then served as a --fd is (each slot a dup).
+                from uringasgi.server import bind
 
+                try:
+                    [uds] = bind(config)
+                except OSError as exc:
+                    error_logger.error("cannot bind %s: %s", config.uds, exc.strerror)
+                    return 1
+                config.fd = uds.fileno()
+            cpus = sorted(os.sched_getaffinity(0))
+            pin = options.get("pin", True) and options.get("workers") == "auto"
             try:
-                [uds] = bind(config)
-            except OSError as exc:
-                error_logger.error("cannot bind %s: %s", config.uds, exc.strerror)
+                runner = Supervisor(
+                    config,
+                    workers if isinstance(workers, int) else len(cpus),
+                    cpus if pin else None,
+                    options if reload else None,
+                )
+            except OSError as exc:  # the port: one line and status 1, as a single worker says it
+                error_logger.error("%s", exc)
                 return 1
-            config.fd = uds.fileno()
-        cpus = sorted(os.sched_getaffinity(0))
-        pin = options.get("pin", True) and options.get("workers") == "auto"
-        try:
-            supervisor = Supervisor(
-                config,
-                workers if isinstance(workers, int) else len(cpus),
-                cpus if pin else None,
-                options if reload else None,
-            )
-        except OSError as exc:  # the port: one line and status 1, as a single worker says it
-            error_logger.error("%s", exc)
-            return 1
-        return supervisor.run()
+        code = runner.run()
     finally:
         if options.get("pid_file"):
             with contextlib.suppress(FileNotFoundError):
@@ -112,6 +122,22 @@ def main(app: Any, **kw: Any) -> int:
             uds.close()
             with contextlib.suppress(OSError):
                 os.unlink(config.uds)
+    if code == 0 and runner.stop_signal is not None:  # another status says more than the signal would
+        end_by_signal(runner.stop_signal)
+    return code
+
+
+def end_by_signal(sig: int) -> None:
+    """End this process by `sig`'s default action, as uvicorn's server does since 0.29 (it raises again the
+    signal it caught): after a clean drain a shell sees 128 + N (143 for TERM, 130 for INT) and systemd a
+    stop by its KillSignal, rather than a success that hides why the process ended; a script that ran the
+    server stops too on an INT. Nothing runs after it, atexit handlers included: the logs and stdout are
+    flushed first."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(sig, signal.SIG_DFL)
+    signal.raise_signal(sig)
 
 
 def _systemd_listener() -> int | None:
@@ -216,6 +242,7 @@ class Supervisor:
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.sel.register(self.wake_r, selectors.EVENT_READ, None)
         self.signals: list[int] = []
+        self.stop_signal: int | None = None  # the first INT or TERM: main() ends the process by it
         self.stopping = False
         self.ever_ready = False
         self.restart_all = False
@@ -379,6 +406,8 @@ class Supervisor:
         while self.signals:
             sig = self.signals.pop(0)
             if sig in (signal.SIGINT, signal.SIGTERM):
+                if self.stop_signal is None:
+                    self.stop_signal = sig
                 if self.stopping and sig == signal.SIGINT:
                     for w in self.workers.values():
                         w.proc.kill()

@@ -15,7 +15,7 @@ from serverproc import serve
 def test_lifespan_state_reaches_requests_and_shutdown_runs() -> None:
     with serve("raw:lifespan_ok") as sp:
         assert httpx.get(sp.url).text == "hi from lifespan"
-        assert sp.stop(signal.SIGTERM) == 0
+        assert sp.stop(signal.SIGTERM) == -signal.SIGTERM
         assert "lifespan shutdown ran" in sp.output
         assert "Application startup complete." in sp.output
 
@@ -32,7 +32,7 @@ def test_a_task_left_running_is_cancelled_at_exit(tmp_path) -> None:
     out = tmp_path / "leftover.txt"
     with serve("raw:background_work", env={"LEFTOVER_FILE": str(out)}) as sp:
         assert httpx.get(sp.url).text == "ok"
-        assert sp.stop(signal.SIGTERM) == 0
+        assert sp.stop(signal.SIGTERM) == -signal.SIGTERM
     assert out.read_text() == "finally ran\n"
 
 

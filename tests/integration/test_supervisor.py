@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import httpx
-from serverproc import serve
+import pytest
+from serverproc import serve, uringasgi_exe
 
 
 class Load:
@@ -82,7 +83,7 @@ def test_uds_with_two_workers(tmp_path: Path) -> None:
             while len(pids) < 2 and time.monotonic() < deadline:
                 pids.add(client.get("http://localhost/", headers={"Connection": "close"}).text)
         assert len(pids) == 2 and str(sp.proc.pid) not in pids, pids
-        assert sp.stop(signal.SIGTERM) == 0
+        assert sp.stop(signal.SIGTERM) == -signal.SIGTERM
     assert not os.path.exists(path)
 
 
@@ -214,7 +215,7 @@ def test_hup_strands_no_new_connection() -> None:
     assert len(set(pids)) >= 2 * 9, "every HUP replaced both workers"
 
 
-def test_sigterm_lets_in_flight_request_finish_and_exits_zero() -> None:
+def test_sigterm_lets_in_flight_request_finish_then_ends_the_process() -> None:
     for workers in ("1", "2"):
         with serve("raw:whoami", "--workers", workers) as sp:
             result: dict[str, object] = {}
@@ -225,10 +226,41 @@ def test_sigterm_lets_in_flight_request_finish_and_exits_zero() -> None:
             t = threading.Thread(target=slow_request)
             t.start()
             time.sleep(0.5)
-            assert sp.stop(signal.SIGTERM) == 0
+            assert sp.stop(signal.SIGTERM) == -signal.SIGTERM
             t.join(20)
             r = result["r"]
             assert isinstance(r, httpx.Response) and r.status_code == 200
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_drained_server_ends_by_the_signal_that_stopped_it(tmp_path: Path, workers: str, sig: int) -> None:
+    """As uvicorn's server since 0.29: the exit status says the process was stopped by that signal (a shell
+    sees 128 + N), after the same clean drain as before; the workers the supervisor stops exit 0, expected
+    of them, so none is taken for crashed and replaced."""
+    pid_file = tmp_path / "server.pid"
+    with serve("raw:lifespan_ok", "--workers", workers, "--pid-file", str(pid_file)) as sp:
+        assert httpx.get(sp.url).text == "hi from lifespan"
+        assert sp.stop(sig) == -sig
+    assert "lifespan shutdown ran" in sp.output and "Finished server process" in sp.output
+    assert "replacing it" not in sp.output
+    assert not pid_file.exists()  # the cleanup runs before the signal ends the process
+
+
+def test_a_shell_sees_143_after_sigterm() -> None:
+    script = '"$0" "$@"; echo "exit status $?"'
+    with serve("raw:hello", exe=["bash", "-c", script, uringasgi_exe()]) as sp:
+        children = _children(sp.proc.pid)
+        try:
+            assert len(children) == 1, children
+            os.kill(int(next(iter(children))), signal.SIGTERM)
+            assert sp.proc.wait(15) == 0
+        finally:
+            if sp.proc.poll() is None:  # bash still waits for it: the server may still run
+                for pid in children:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+    assert "exit status 143" in sp.output, sp.output
 
 
 def _get_in_thread(url: str, results: list[object]) -> threading.Thread:
@@ -251,7 +283,7 @@ def test_a_stop_past_its_graceful_timeout_cancels_the_requests_and_lifespan_shut
             results: list[object] = []
             t = _get_in_thread(sp.url + "/slow", results)
             time.sleep(0.5)
-            assert sp.stop(signal.SIGTERM) == 0
+            assert sp.stop(signal.SIGTERM) == -signal.SIGTERM
             t.join(20)
             assert "Cancel 1 running request(s)" in sp.output
             assert "lifespan shutdown ran" in sp.output and "Application shutdown complete" in sp.output
@@ -268,7 +300,7 @@ def test_an_idle_keep_alive_connection_does_not_hold_a_stop() -> None:
         ):
             assert c.get(sp.url).status_code == 200  # its connection stays open, idle
             started = time.monotonic()
-            assert sp.stop(signal.SIGTERM) == 0
+            assert sp.stop(signal.SIGTERM) == -signal.SIGTERM
             assert time.monotonic() - started < 10
 
 
