@@ -32,23 +32,27 @@ PICO=$SRC/pypicohp-$PICO_VERSION/pypicohp
 LLHTTP=$SRC/httptools-$HTTPTOOLS_VERSION/vendor/llhttp
 
 CC=${CC:-gcc}
+# Every object starts each function on a 64-byte line, so that no contender's speed depends on where the linker
+# put it next to the others: without it, picohttpparser's own unchanged code measured 17.3 to 19.8 ns on the
+# small head from one build of ours to the next.
+ALIGN=-falign-functions=64
 CPU=1
 [ "$(nproc)" -gt 1 ] || CPU=0
 results_c=()
 for flags in "-O2" "-O2 -march=native"; do
     tag=$(echo "$flags" | tr -d ' =-')
     objs=()
-    "$CC" $flags -std=gnu11 -w -c -I "$PICO" "$PICO/picohttpparser.c" -o "$OUT/pico-$tag.o"
+    "$CC" $flags $ALIGN -std=gnu11 -w -c -I "$PICO" "$PICO/picohttpparser.c" -o "$OUT/pico-$tag.o"
     objs+=("$OUT/pico-$tag.o")
     for f in api http llhttp; do
-        "$CC" $flags -std=gnu11 -w -c -I "$LLHTTP/include" "$LLHTTP/src/$f.c" -o "$OUT/llhttp-$f-$tag.o"
+        "$CC" $flags $ALIGN -std=gnu11 -w -c -I "$LLHTTP/include" "$LLHTTP/src/$f.c" -o "$OUT/llhttp-$f-$tag.o"
         objs+=("$OUT/llhttp-$f-$tag.o")
     done
-    "$CC" $flags -std=gnu11 -Wall -Wextra -Werror -I uringasgi/protocol -I bench/parser -I "$PICO" \
+    "$CC" $flags $ALIGN -std=gnu11 -Wall -Wextra -Werror -I uringasgi/protocol -I bench/parser -I "$PICO" \
         -I "$LLHTTP/include" bench/parser/bench_parser.c uringasgi/protocol/parser.c "${objs[@]}" -o "$OUT/bench-$tag"
-    echo "bench/parser: C, $CC $flags"
+    echo "bench/parser: C, $CC $flags $ALIGN"
     taskset -c "$CPU" "$OUT/bench-$tag" "$ROUNDS" | tee "$OUT/c-$tag.tsv"
-    results_c+=("$flags::$OUT/c-$tag.tsv")
+    results_c+=("$flags $ALIGN::$OUT/c-$tag.tsv")
 done
 
 make -s install >/dev/null

@@ -1,5 +1,6 @@
-"""The vector levels' straight-through code (the request-line by method word, field lines found through
-64-byte CTL bitmaps) against the scalar level, which has none: every case whole and fed byte by byte."""
+"""The vector levels' straight-through code (the request-line by method word, every line end found in
+64-byte bitmaps of the stop bytes) against the scalar level, which has none: every case whole and fed byte
+by byte."""
 
 from __future__ import annotations
 
@@ -148,3 +149,36 @@ def test_host_values_around_the_vector_width(levels: list[int]) -> None:
                     req = b"GET / HTTP/1.1\r\nHost: " + value + b"\r\n" + tail + b"\r\n"
                     outcome = check_all_levels(req, levels)
                     assert outcome == (-errno.EBADMSG, lib.UA_PE_HOST), (n, k, bad, tail)
+
+
+def test_targets_of_every_length_with_a_forbidden_byte_anywhere(levels: list[int]) -> None:
+    """The request-line's end is the head's first stop byte (CTL, DEL, 0x80..0xff), so the fast path checks
+    a target only for SP and '#': a target inside the head's first 16 bytes by the vector loaded already, one
+    inside 16 from its start by one more, a longer one in pieces. Every forbidden byte at every place of
+    targets 1 to 40 bytes long, and '?' there, gives what the scalar level gives, whole and byte by byte."""
+    for n in range(1, 41):
+        for method in (b"GET", b"OPTIONS"):
+            good = method + b" /" + b"t" * (n - 1) + b" HTTP/1.1\r\nHost: h\r\n\r\n"
+            assert check_all_levels(good, levels)[0] == len(good), (method, n)
+            for k in range(1, n):
+                for byte in b" #?\x00\t\x7f\x80\xff\r":
+                    target = b"/" + b"t" * (k - 1) + bytes([byte]) + b"t" * (n - k - 1)
+                    req = method + b" " + target + b" HTTP/1.1\r\nHost: h\r\n\r\n"
+                    out = check_all_levels(req, levels)
+                    if byte == ord("?"):
+                        assert out[0] == len(req) and out[1][3] == target[k + 1 :], (n, k)
+                    else:
+                        assert out[0] < 0, (n, k, byte)
+
+
+@pytest.mark.parametrize(
+    ("name", "is_host"),
+    [(b"Host", True), (b"HOST", True), (b"hoSt", True), (b"Hist", False), (b"Hosx", False), (b"H0st", False)],
+)
+def test_host_is_told_by_its_four_bytes_in_any_case(name: bytes, is_host: bool, levels: list[int]) -> None:
+    req = b"GET / HTTP/1.1\r\n" + name + b": h\r\n\r\n"
+    out = check_all_levels(req, levels)
+    if is_host:
+        assert out[0] == len(req) and out[5][lib.UA_HK_HOST] == 0, out
+    else:
+        assert out == (-errno.EBADMSG, lib.UA_PE_HOST), out

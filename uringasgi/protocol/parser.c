@@ -18,20 +18,23 @@
  *
  * Incremental: the head remembers the line it is in (pos), the part of the line (sub) and the first byte not
  * yet looked at (scan). A call goes on from there, so no byte already accepted is scanned again (only a CR
- * waiting for its LF, and the at most 10 bytes of an incomplete HTTP-version). Every check depends only on the bytes, in order, so a head fed
- * whole or byte by byte gives the same result. Only the first max_head bytes are ever looked at.
+ * waiting for its LF, and the at most 10 bytes of an incomplete HTTP-version). Every check depends only on the
+ * bytes, in order, so a head fed whole or byte by byte gives the same result. Only the first max_head bytes are
+ * ever looked at.
  *
  * SIMD: the three byte classes (token, target, field value) are scanned 32 (AVX2), 16 (SSE4.2) or 1 byte at a
  * time. The parse loop is written once and inlined into one function per level with the level a constant, so
  * the level is dispatched once per call. Vector loads stay inside [buf, buf+len).
  *
- * Fast path: the vector levels first try each line in its common shape, straight through, with no resume
- * state: fast_request_line (the usual methods told by one word compare each), fast_fields (the field lines'
- * ends found in a bitmap of the CTL bytes made 64 bytes at a time, so each byte is classified once; names
- * checked, lowercased and matched to the known-header index with one vector each; tails classified by the
- * last 16 bytes instead of a scalar loop). Anything else, an error included, and the same line is read again
- * from its first byte by the general code below, which alone decides errors; the scalar level has no fast
- * path, so the fuzz target's scalar-vs-SIMD comparison and the tests check one against the other.
+ * Fast path: the vector levels first try a fresh request head whole, in its common shape, straight through
+ * with no resume state (fast_request: one function apart from the general code, the same build for both
+ * levels). The head's stop bytes (CTL, DEL, 0x80..0xff) are found 64 at a time, once, into a bitmap whose set
+ * bits are the line ends: the first one ends the request-line, so its target is only checked for SP and '#',
+ * and each field line's CR proves its value clean. The usual methods are told by one word compare each; names
+ * are found by their colon, matched to the known-header index (a multiplicative hash and one compare) and
+ * lowercased with one vector each. Any line of another shape, an error included, is read again from its first
+ * byte by the general code below, which alone decides errors; the scalar level has no fast path, so the fuzz
+ * target's scalar-vs-SIMD comparison and the tests check one against the other.
  */
 #include "parser.h"
 #include "bytes.h"
@@ -410,26 +413,25 @@ static inline int host_chars_bad(const uint8_t *v, size_t n)
 #define HOST_LO_BYTES 0x0a, 0, 0, 0x02, 0, 0, 0, 0, 0, 0x01, 0, 0, 0x10, 0, 0, 0x06
 #define HOST_HI_BYTES 0x01, 0, 0x02, 0x04, 0x08, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
 
-/* host_chars_bad() on [off, off + n) of a complete line, 16 bytes at a time; the last piece is read as the 16
- * bytes ending at `end` when fewer are left (end >= 16), its bits outside the value dropped. */
-SSE42 static inline int host_chars_bad16(const uint8_t *buf, size_t off, size_t n, size_t end)
+/* Bit i: byte i of the 16 is one NOT_IN_HOST names. */
+SSE42 static inline unsigned host_hits16(__m128i v)
 {
     const __m128i nib = _mm_set1_epi8(0x0f);
-    for (;;) {
-        size_t at = off + 16 <= end ? off : end - 16;
-        __m128i v = _mm_loadu_si128((const __m128i *)(buf + at));
-        __m128i a = _mm_shuffle_epi8(_mm_setr_epi8(HOST_LO_BYTES), _mm_and_si128(v, nib));
-        __m128i b = _mm_shuffle_epi8(_mm_setr_epi8(HOST_HI_BYTES), _mm_and_si128(_mm_srli_epi16(v, 4), nib));
-        unsigned m = (unsigned)_mm_movemask_epi8(_mm_xor_si128(
-                         _mm_cmpeq_epi8(_mm_and_si128(a, b), _mm_setzero_si128()), _mm_set1_epi8(-1))) >>
-                     (off - at);
-        if (n <= 16) /* a usual Host value: this one piece */
-            return (m & ((1u << n) - 1)) != 0;
-        if (m)
-            return 1;
-        off += 16;
-        n -= 16;
-    }
+    __m128i a = _mm_shuffle_epi8(_mm_setr_epi8(HOST_LO_BYTES), _mm_and_si128(v, nib));
+    __m128i b = _mm_shuffle_epi8(_mm_setr_epi8(HOST_HI_BYTES), _mm_and_si128(_mm_srli_epi16(v, 4), nib));
+    return 0xffffu ^ (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(a, b), _mm_setzero_si128()));
+}
+
+/* The Host value [s, s + n) of a complete line: 1 if it has a byte NOT_IN_HOST names. Up to 32 bytes, by
+ * the 16 that end at its end and, past 16, the 16 it starts with; every load inside the line. */
+SSE42 static inline int host_bad(const uint8_t *buf, size_t s, size_t n)
+{
+    if (n > 32 || s + n < 16)
+        return host_chars_bad(buf + s, n);
+    unsigned last = host_hits16(_mm_loadu_si128((const __m128i *)(buf + s + n - 16)));
+    if (n <= 16)
+        return (last >> (16 - n)) != 0;
+    return (last | host_hits16(_mm_loadu_si128((const __m128i *)(buf + s)))) != 0;
 }
 #endif
 
@@ -568,59 +570,53 @@ static inline void lower_name(uint8_t *p, size_t k)
 }
 
 #if UA_X86
-/* Known names of up to 16 bytes by a hash of (first byte, last byte, length), checked by one vector compare.
- * KH below has no two of them in one slot (a clash is a duplicate initializer: -Woverride-init fails the
- * build); names over 16 bytes go through known_id(). */
-#define KH(first, last, len) (((unsigned)(first) + 3u * (unsigned)(last) + 45u * (unsigned)(len)) & 63u)
-static const struct {
+/* Known names of up to 16 bytes, found by one multiply: the name's first 8 bytes (lowercase, zero past its
+ * end, read as a little-endian word) plus its length, times KH_MUL, top 6 bits. The slots below are what KH
+ * gives each name, no two alike; a name added needs its slot worked out the same way, and the unit test of
+ * the known-header index fails when one is wrong. The name is then checked by one vector compare of all 16
+ * bytes: the table's zero padding against the name's zeroed tail means the lengths are equal too (a name has
+ * no zero byte). Names over 16 bytes go through known_id(). */
+#define KH_MUL 0x349aae908fb5262dull
+#define KH(first8, len) ((unsigned)((((first8) + (len)) * KH_MUL) >> 58))
+static const struct known_name {
     uint8_t name[16] __attribute__((aligned(16)));
-    uint8_t len;
     uint8_t id;
-} KNOWN16[64] = {
-    [0] = {"if-range", 8, UA_HK_IF_RANGE},
-    [2] = {"range", 5, UA_HK_RANGE},
-    [3] = {"referer", 7, UA_HK_REFERER},
-    [5] = {"trailer", 7, UA_HK_TRAILER},
-    [7] = {"origin", 6, UA_HK_ORIGIN},
-    [9] = {"if-match", 8, UA_HK_IF_MATCH},
-    [11] = {"accept", 6, UA_HK_ACCEPT},
-    [15] = {"expect", 6, UA_HK_EXPECT},
-    [17] = {"content-length", 14, UA_HK_CONTENT_LENGTH},
-    [19] = {"user-agent", 10, UA_HK_USER_AGENT},
-    [28] = {"keep-alive", 10, UA_HK_KEEP_ALIVE},
-    [29] = {"x-real-ip", 9, UA_HK_X_REAL_IP},
-    [31] = {"upgrade", 7, UA_HK_UPGRADE},
-    [32] = {"cookie", 6, UA_HK_COOKIE},
-    [39] = {"forwarded", 9, UA_HK_FORWARDED},
-    [40] = {"content-encoding", 16, UA_HK_CONTENT_ENCODING},
-    [42] = {"if-none-match", 13, UA_HK_IF_NONE_MATCH},
-    [46] = {"content-type", 12, UA_HK_CONTENT_TYPE},
-    [47] = {"connection", 10, UA_HK_CONNECTION},
-    [48] = {"cache-control", 13, UA_HK_CACHE_CONTROL},
-    [49] = {"x-forwarded-for", 15, UA_HK_X_FORWARDED_FOR},
-    [51] = {"accept-language", 15, UA_HK_ACCEPT_LANGUAGE},
-    [52] = {"authorization", 13, UA_HK_AUTHORIZATION},
-    [56] = {"host", 4, UA_HK_HOST},
-    [57] = {"accept-encoding", 15, UA_HK_ACCEPT_ENCODING},
-    [61] = {"te", 2, UA_HK_TE},
+} KNOWN16[64] __attribute__((aligned(32))) = {
+    [1] = {"accept-language", UA_HK_ACCEPT_LANGUAGE},
+    [2] = {"upgrade", UA_HK_UPGRADE},
+    [6] = {"connection", UA_HK_CONNECTION},
+    [8] = {"content-type", UA_HK_CONTENT_TYPE},
+    [10] = {"cookie", UA_HK_COOKIE},
+    [11] = {"host", UA_HK_HOST},
+    [13] = {"authorization", UA_HK_AUTHORIZATION},
+    [17] = {"te", UA_HK_TE},
+    [20] = {"if-range", UA_HK_IF_RANGE},
+    [29] = {"origin", UA_HK_ORIGIN},
+    [30] = {"accept", UA_HK_ACCEPT},
+    [32] = {"x-real-ip", UA_HK_X_REAL_IP},
+    [34] = {"content-length", UA_HK_CONTENT_LENGTH},
+    [35] = {"expect", UA_HK_EXPECT},
+    [38] = {"forwarded", UA_HK_FORWARDED},
+    [41] = {"keep-alive", UA_HK_KEEP_ALIVE},
+    [42] = {"if-match", UA_HK_IF_MATCH},
+    [43] = {"cache-control", UA_HK_CACHE_CONTROL},
+    [44] = {"trailer", UA_HK_TRAILER},
+    [50] = {"accept-encoding", UA_HK_ACCEPT_ENCODING},
+    [51] = {"if-none-match", UA_HK_IF_NONE_MATCH},
+    [53] = {"user-agent", UA_HK_USER_AGENT},
+    [55] = {"x-forwarded-for", UA_HK_X_FORWARDED_FOR},
+    [59] = {"range", UA_HK_RANGE},
+    [60] = {"referer", UA_HK_REFERER},
+    [61] = {"content-encoding", UA_HK_CONTENT_ENCODING},
 };
 
 /* 16 bytes 0xff then 16 zeros: the 16 bytes at FIRST_N + 16 - k keep the first k bytes of a vector. */
 static const uint8_t FIRST_N[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-
-/* The name of k bytes (1..16, all tchars) at p, loaded in v: in *lv, v with the name lowercased (the bytes
- * after it unchanged); returned, the name's known-header id, or -1. */
-AINLINE int known16(__m128i v, const uint8_t *p, size_t k, __m128i *lv)
-{
-    __m128i keep = _mm_loadu_si128((const __m128i *)(FIRST_N + 16 - k));
-    unsigned slot = KH(p[0] | 0x20, p[k - 1] | 0x20, k);
-    __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
-    v = _mm_or_si128(v, _mm_and_si128(_mm_and_si128(up, keep), _mm_set1_epi8(0x20)));
-    *lv = v;
-    __m128i same = _mm_cmpeq_epi8(_mm_and_si128(v, keep), _mm_load_si128((const __m128i *)KNOWN16[slot].name));
-    return KNOWN16[slot].len == k && _mm_movemask_epi8(same) == 0xffff ? KNOWN16[slot].id : -1;
-}
+/* pshufb indexes: the 16 at SHIFT_IN + s move a vector's bytes down by s, zeros in at the top */
+static const uint8_t SHIFT_IN[32] = {0,    1,    2,    3,    4,    5,    6,    7,    8,    9,    10,
+                                     11,   12,   13,   14,   15,   0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                     0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80};
 #endif
 
 /* ---------------------------------------------------------------- field lines */
@@ -718,9 +714,10 @@ AINLINE int field_line(int lvl, uint8_t *buf, size_t end, struct resume rs, stru
 
 _Static_assert(UA_HK_COUNT <= 64, "head.known_more has one bit per known header");
 
-/* After a field line: the semantics of the known headers that have any, and the index. 0 or UA_PE_*. */
-AINLINE int field_known(int lvl, struct ua_head *h, const uint8_t *buf, size_t end, const struct ua_header *hd,
-                        int id, unsigned n, int is_request)
+/* After a field line, whose value is [vo, vo + vn): the semantics of the known headers that have any, and the
+ * index. 0 or UA_PE_*. */
+AINLINE int field_known(int lvl, struct ua_head *h, const uint8_t *buf, size_t vo, size_t vn, int id, unsigned n,
+                        int is_request)
 {
     if (id < 0)
         return 0;
@@ -729,15 +726,15 @@ AINLINE int field_known(int lvl, struct ua_head *h, const uint8_t *buf, size_t e
             h->flags |= F_HOST_TWICE;
         int bad;
 #if UA_X86
-        if (lvl != UA_SIMD_SCALAR && end >= 16)
-            bad = host_chars_bad16(buf, hd->value_off, hd->value_len, end);
+        if (lvl != UA_SIMD_SCALAR)
+            bad = host_bad(buf, vo, vn);
         else
 #endif
-            bad = host_chars_bad(buf + hd->value_off, hd->value_len);
+            bad = host_chars_bad(buf + vo, vn);
         if (bad)
             return UA_PE_HOST;
     } else if (id <= UA_HK_UPGRADE) { /* the ids with semantics come first */
-        int e = field_semantics(h, id, buf + hd->value_off, hd->value_len, is_request);
+        int e = field_semantics(h, id, buf + vo, vn, is_request);
         if (e)
             return e;
     }
@@ -747,134 +744,6 @@ AINLINE int field_known(int lvl, struct ua_head *h, const uint8_t *buf, size_t e
         h->known_more |= 1ULL << id;
     return 0;
 }
-
-#if UA_X86
-/* Bit i: byte base + i is a CTL (HTAB, CR and LF included) or DEL, for the bytes of [base, base + 64) before
- * end; the bits from end on are 0. The loads stay inside [0, end) as in find_bad (end >= 16). */
-SSE42 static inline unsigned ctl16(__m128i v)
-{
-    return (unsigned)_mm_movemask_epi8(
-        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f))));
-}
-
-AINLINE uint64_t ctl64(const uint8_t *buf, size_t base, size_t end)
-{
-    const uint8_t *q = buf + base;
-    if (base + 64 <= end)
-        return (uint64_t)ctl16(_mm_loadu_si128((const __m128i *)q)) |
-               (uint64_t)ctl16(_mm_loadu_si128((const __m128i *)(q + 16))) << 16 |
-               (uint64_t)ctl16(_mm_loadu_si128((const __m128i *)(q + 32))) << 32 |
-               (uint64_t)ctl16(_mm_loadu_si128((const __m128i *)(q + 48))) << 48;
-    /* the head's last block: whole vectors, then the 16 bytes that end at end for what is left */
-    uint64_t m = 0;
-    size_t i = 0;
-    for (; base + i + 16 <= end; i += 16)
-        m |= (uint64_t)ctl16(_mm_loadu_si128((const __m128i *)(q + i))) << i;
-    if (base + i < end)
-        m |= (uint64_t)(ctl16(_mm_loadu_si128((const __m128i *)(buf + end - 16))) >> (base + i + 16 - end)) << i;
-    return m;
-}
-
-/* The common field lines, read straight through by the vector levels from *pos (a line's first byte) to the
- * empty line: token ":" [SP] value CRLF, the whole line inside [0, end), end >= 16. The bytes are classified
- * 64 at a time, once: a name is all value bytes too, so the first CTL or DEL after a line's start is its
- * CR, and one bit search finds the line's end. The name is checked (and, up to 16 bytes, lowercased and
- * matched to the index) with one vector. A line of any other shape (an HTAB anywhere, OWS other than one
- * SP before the value, a line cut short, any byte that is an error) stops it with FL_SLOW at that line's
- * first byte, nothing of the line counted, and field_line() reads the line from its first byte: it alone
- * decides syntax errors, so each keeps its code. FL_END (*pos after the empty line), FL_SLOW, or -UA_PE_*
- * from the semantics of a field; *pos and *np follow the lines accepted. */
-AINLINE int fast_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, size_t maxf, int is_request,
-                        uint16_t *pos, unsigned *np)
-{
-    size_t p = *pos, base = p;
-    unsigned n = *np;
-    uint64_t ctl = ctl64(buf, base, end); /* the bits not yet passed: none before p */
-    int r;
-    for (;;) {
-        while (!ctl) {
-            base += 64;
-            if (base >= end) {
-                r = FL_SLOW;
-                goto out;
-            }
-            ctl = ctl64(buf, base, end);
-            if (p > base) /* the LF of the last line was the first byte of this block */
-                ctl &= ~0ull << (p - base);
-        }
-        size_t e = base + (size_t)__builtin_ctzll(ctl);
-        if (e + 1 >= end || ld16(buf + e) != CRLF16) {
-            r = FL_SLOW;
-            break;
-        }
-        /* pass the CR and, when it is in this block, the LF (the next bit: nothing between is a CTL) */
-        ctl &= ctl - 1;
-        ctl &= ctl - 1;
-        if (e == p) {
-            p += 2;
-            r = FL_END;
-            break;
-        }
-        if (n >= maxf) {
-            r = FL_SLOW;
-            break;
-        }
-        size_t at = p + 16 <= end ? p : end - 16;
-        __m128i v = _mm_loadu_si128((const __m128i *)(buf + at));
-        /* the CR at e is no tchar, so a bit is set unless the 16 bytes at p are all tchars */
-        unsigned tb = bad16(CLS_TOKEN, v) >> (p - at);
-        size_t c = tb ? p + (size_t)__builtin_ctz(tb) : find_bad(CLS_TOKEN, buf, p + 16, e);
-        if (c == p || buf[c] != ':') {
-            r = FL_SLOW;
-            break;
-        }
-        size_t s = c + 1; /* s <= e, and buf[e] is CR */
-        if (buf[s] == ' ')
-            s++;
-        if (buf[s] == ' ') {
-            r = FL_SLOW;
-            break;
-        }
-        size_t ve = e;
-        if (buf[e - 1] == ' ') /* no HTAB before e */
-            while (ve > s && buf[ve - 1] == ' ')
-                ve--;
-        size_t k = c - p;
-        struct ua_header *hd = &h->headers[n]; /* every offset is below end <= 65535 */
-        hd->name_off = (uint16_t)p;
-        hd->name_len = (uint16_t)k;
-        hd->value_off = (uint16_t)s;
-        hd->value_len = (uint16_t)(ve - s);
-        int err;
-        if (k <= 16 && at == p) {
-            /* The lowercased name goes back in one store when the 16 bytes are inside this line (no later
-             * load of the next line overlaps it), else by lower_name(). The store comes after the semantics:
-             * the Host check loads the 16 bytes that end at the value's end, which overlap the name's, and a
-             * load that overlaps a store still in flight waits for it (store-to-load forwarding fails). */
-            __m128i lv;
-            int id = known16(v, buf + p, k, &lv);
-            err = field_known(lvl, h, buf, end, hd, id, n, is_request);
-            if (p + 16 <= e + 2)
-                _mm_storeu_si128((__m128i *)(buf + p), lv);
-            else
-                lower_name(buf + p, k);
-        } else {
-            lower_name(buf + p, k);
-            err = field_known(lvl, h, buf, end, hd, known_id(buf + p, k), n, is_request);
-        }
-        p = e + 2;
-        if (err) {
-            r = -err;
-            break;
-        }
-        n++;
-    }
-out:
-    *pos = (uint16_t)p;
-    *np = n;
-    return r;
-}
-#endif
 
 static size_t limit_head(const struct ua_parse_limits *lim)
 {
@@ -892,6 +761,201 @@ static int fail(struct ua_head *h, int err)
     return -EBADMSG;
 }
 
+#if UA_X86
+/* Bit i: byte i of the 16 ends a fast-path scan: a CTL (HTAB, CR and LF included), DEL, or 0x80..0xff. v + 1
+ * read as signed puts all of them, and only them, below 0x21: one add and one compare. */
+SSE42 static inline unsigned stop16(__m128i v)
+{
+    return (unsigned)_mm_movemask_epi8(_mm_cmpgt_epi8(_mm_set1_epi8(0x21), _mm_add_epi8(v, _mm_set1_epi8(1))));
+}
+
+/* stop16 for the bytes of [base, base + 64) before end, bit i for byte base + i; base + 16 <= end. A vector
+ * that would pass end is read as the 16 bytes that end there instead: its bits land where they belong, over
+ * bits already set the same way, so every load stays inside [0, end). */
+AINLINE uint64_t stops64(const uint8_t *buf, size_t base, size_t end)
+{
+    const uint8_t *q = buf + base;
+    if (base + 64 <= end)
+        return (uint64_t)stop16(_mm_loadu_si128((const __m128i *)q)) |
+               (uint64_t)stop16(_mm_loadu_si128((const __m128i *)(q + 16))) << 16 |
+               (uint64_t)stop16(_mm_loadu_si128((const __m128i *)(q + 32))) << 32 |
+               (uint64_t)stop16(_mm_loadu_si128((const __m128i *)(q + 48))) << 48;
+    size_t last = end - 16 - base; /* the last whole vector, from base */
+    uint64_t m = (uint64_t)stop16(_mm_loadu_si128((const __m128i *)q)) |
+                 (uint64_t)stop16(_mm_loadu_si128((const __m128i *)(q + last))) << last;
+    if (last > 16)
+        m |= (uint64_t)stop16(_mm_loadu_si128((const __m128i *)(q + 16))) << 16;
+    if (last > 32)
+        m |= (uint64_t)stop16(_mm_loadu_si128((const __m128i *)(q + 32))) << 32;
+    return m;
+}
+
+/* The fast paths' place in the head's stop bytes: the bits of stops64(base) not yet passed. */
+struct stops {
+    size_t base;
+    uint64_t bits;
+};
+
+/* The stops from p on (p a line's first byte; end >= 16). */
+AINLINE struct stops stops_at(const uint8_t *buf, size_t p, size_t end)
+{
+    size_t base = p + 16 <= end ? p : end - 16;
+    return (struct stops){base, stops64(buf, base, end) >> (p - base) << (p - base)};
+}
+
+/* The first stop byte not yet passed (p is the line it is looked for from), or end when the head has none. */
+AINLINE size_t next_stop(const uint8_t *buf, size_t p, size_t end, struct stops *st)
+{
+    while (!st->bits) {
+        if (st->base + 64 >= end)
+            return end;
+        size_t seen = st->base + 64;
+        st->base = seen + 16 <= end ? seen : end - 16;
+        size_t from = p > seen ? p : seen; /* the last LF may have been the block's last byte */
+        st->bits = stops64(buf, st->base, end) >> (from - st->base) << (from - st->base);
+    }
+    return st->base + (unsigned)__builtin_ctzll(st->bits);
+}
+
+/* Past a line end found by next_stop: its CR and, when it is in this block, its LF (the next bit: nothing
+ * between them is a stop). */
+AINLINE void pass_crlf(struct stops *st)
+{
+    st->bits &= st->bits - 1;
+    st->bits &= st->bits - 1;
+}
+
+/* v's bytes moved down by n (< 16), zeros in at the top */
+SSE42 static inline __m128i shift_down(__m128i v, size_t n)
+{
+    return _mm_shuffle_epi8(v, _mm_loadu_si128((const __m128i *)(SHIFT_IN + n)));
+}
+
+/* A field name with no colon in its first 16 bytes, in a line that goes on past them (e > p + 16, so every
+ * load of find_bad stays in the line): a token up to its colon (*colon), lowercased, matched by known_id().
+ * The id, -1, or -2 when the line is not in the fast path's shape. Out of line: long names are rare, and the
+ * loop keeps its registers. */
+__attribute__((noinline)) SSE42 static int long_name(uint8_t *buf, size_t p, size_t e, size_t *colon)
+{
+    size_t c = find_bad(CLS_TOKEN, buf, p, e);
+    if (c >= e || buf[c] != ':')
+        return -2;
+    lower_name(buf + p, c - p);
+    *colon = c;
+    return known_id(buf + p, c - p);
+}
+
+/* The common field lines, read straight through by the vector levels from *pos (a line's first byte) to the
+ * empty line: token ":" [SP] value CRLF, the whole line inside [0, end), end >= 16. The bytes are classified
+ * 64 at a time, once (stop16): the first stop byte after a line's start must be its CR, so one bit search
+ * finds the line's end and proves the value clean. The name is found by its colon in one vector; a name equal
+ * to a known header's lowercase table entry is a token by that, any other is checked by the token class. A
+ * line of any other shape (an HTAB, obs-text, OWS other than one SP before the value, a line cut short, any
+ * byte that is an error) stops it with FL_SLOW at that line's first byte, nothing of the line counted, and
+ * field_line() reads the line from its first byte: it alone decides syntax errors, so each keeps its code.
+ * FL_END (*pos after the empty line), FL_SLOW, or -UA_PE_* from the semantics of a field; *pos and *np follow
+ * the lines accepted. */
+AINLINE int fast_fields(struct ua_head *h, uint8_t *buf, size_t end, size_t maxf, int is_request, uint16_t *pos,
+                        unsigned *np, struct stops st)
+{
+    size_t p = *pos;
+    unsigned n = *np;
+    int r;
+    for (;;) {
+        size_t e = next_stop(buf, p, end, &st);
+        if (e + 1 >= end || ld16(buf + e) != CRLF16) {
+            r = FL_SLOW;
+            break;
+        }
+        pass_crlf(&st);
+        if (e == p) {
+            p += 2;
+            r = FL_END;
+            break;
+        }
+        if (n >= maxf) {
+            r = FL_SLOW;
+            break;
+        }
+        __m128i v;
+        if (__builtin_expect(p + 16 <= end, 1))
+            v = _mm_loadu_si128((const __m128i *)(buf + p));
+        else /* the head's last 16 bytes, moved down to start at p */
+            v = shift_down(_mm_loadu_si128((const __m128i *)(buf + end - 16)), p - (end - 16));
+        unsigned colon = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(':')));
+        size_t c = p + (size_t)__builtin_ctz(colon | 0x10000u);
+        __m128i keep = _mm_setzero_si128(), nm = keep, upper = keep;
+        int id;
+        if (__builtin_expect(colon != 0, 1)) {
+            if (c >= e || c == p) {
+                r = FL_SLOW;
+                break;
+            }
+            keep = _mm_loadu_si128((const __m128i *)(FIRST_N + 16 - (c - p)));
+            /* A-Z: v + 0x3f lands on 0x80..0x99, the signed range below -128 + 26 */
+            __m128i up = _mm_cmpgt_epi8(_mm_set1_epi8(-128 + 26), _mm_add_epi8(v, _mm_set1_epi8(0x3f)));
+            nm = _mm_and_si128(_mm_or_si128(v, _mm_and_si128(up, _mm_set1_epi8(0x20))), keep);
+            upper = _mm_and_si128(up, keep);
+            const struct known_name *known = &KNOWN16[KH((uint64_t)_mm_cvtsi128_si64(nm), c - p)];
+            if (c - p == 4 && (ld32(buf + p) | 0x20202020u) == ld32("host")) {
+                id = UA_HK_HOST; /* in every HTTP/1.1 request: told without waiting on the table's load */
+            } else if (_mm_movemask_epi8(_mm_cmpeq_epi8(nm, _mm_load_si128((const __m128i *)known->name))) == 0xffff) {
+                id = known->id;
+            } else if (bad16(CLS_TOKEN, v) & ((1u << (c - p)) - 1)) { /* not a token: byte c is the colon */
+                r = FL_SLOW;
+                break;
+            } else {
+                id = -1;
+            }
+        } else {
+            if (p + 16 >= e) { /* the vector held the whole line: it has no colon */
+                r = FL_SLOW;
+                break;
+            }
+            id = long_name(buf, p, e, &c);
+            if (id == -2) {
+                r = FL_SLOW;
+                break;
+            }
+        }
+        size_t s = c + 1; /* s <= e, and buf[e] is CR */
+        s += buf[s] == ' ';
+        if (buf[s] == ' ') {
+            r = FL_SLOW;
+            break;
+        }
+        size_t ve = e;
+        if (buf[e - 1] == ' ') /* no HTAB before e */
+            while (ve > s && buf[ve - 1] == ' ')
+                ve--;
+        /* every offset is below end <= 65535 */
+        uint32_t name = (uint32_t)p | (uint32_t)(c - p) << 16, value = (uint32_t)s | (uint32_t)(ve - s) << 16;
+        memcpy(&h->headers[n].name_off, &name, 4);
+        memcpy(&h->headers[n].value_off, &value, 4);
+        int err = field_known(UA_SIMD_SSE42, h, buf, s, ve - s, id, n, is_request); /* a vector level */
+        if (err) {
+            r = -err;
+            break;
+        }
+        /* A name with capitals goes back lowercased, in one store when its 16 bytes are inside this line (no
+         * later load of the next line overlaps it), and after the Host check, whose load overlaps it: a load
+         * that overlaps a store still in flight waits for it. A name already in lowercase is not written at
+         * all. long_name() has lowercased a long one already. */
+        if (colon && _mm_movemask_epi8(upper)) {
+            if (p + 16 <= e + 2)
+                _mm_storeu_si128((__m128i *)(buf + p), _mm_or_si128(v, _mm_and_si128(upper, _mm_set1_epi8(0x20))));
+            else
+                lower_name(buf + p, c - p);
+        }
+        p = e + 2;
+        n++;
+    }
+    *pos = (uint16_t)p;
+    *np = n;
+    return r;
+}
+#endif
+
 /* Field lines until the empty line, then the semantic checks. */
 AINLINE int parse_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, const struct ua_parse_limits *lim,
                          int is_request)
@@ -906,7 +970,7 @@ AINLINE int parse_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
     for (;;) {
 #if UA_X86
         if (lvl != UA_SIMD_SCALAR && sub == SUB_START && end >= 16) {
-            r = fast_fields(lvl, h, buf, end, maxf, is_request, &pos, &n);
+            r = fast_fields(h, buf, end, maxf, is_request, &pos, &n, stops_at(buf, pos, end));
             scan = pos;
             if (r != FL_SLOW)
                 break;
@@ -921,7 +985,8 @@ AINLINE int parse_fields(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
         if (r != FL_FIELD)
             break;
         lower_name(buf + hd->name_off, hd->name_len);
-        int e = field_known(lvl, h, buf, end, hd, known_id(buf + hd->name_off, hd->name_len), n, is_request);
+        int e = field_known(lvl, h, buf, hd->value_off, hd->value_len, known_id(buf + hd->name_off, hd->name_len), n,
+                            is_request);
         if (e) {
             r = -e;
             break;
@@ -987,7 +1052,9 @@ AINLINE int request_line(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
             return 0;
         }
         if (s == t || buf[s] != ' ')
-            return buf[s] == 0 ? -UA_PE_NUL : s > t && (buf[s] == '\r' || buf[s] == '\n') ? -UA_PE_VERSION : -UA_PE_TARGET;
+            return buf[s] == 0                                  ? -UA_PE_NUL
+                   : s > t && (buf[s] == '\r' || buf[s] == '\n') ? -UA_PE_VERSION
+                                                                   : -UA_PE_TARGET;
         h->target.len = (uint16_t)(s - t);
         s++;
         h->sub = RL_VERSION;
@@ -1041,35 +1108,37 @@ AINLINE int request_line(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
 }
 
 #if UA_X86
-/* The first byte of the request-target at t that is not a target byte (or end, as find_bad), and in *q the
- * first '?' before it (or SIZE_MAX): one pass finds both. Same loads as find_bad (needs end >= 16). */
-AINLINE size_t find_target(const uint8_t *buf, size_t s, size_t end, size_t *q)
+/* A request-target [t, te) of over 16 bytes (or in the head's last 16) that holds no stop byte: the first
+ * '?' in it (te if none), or 0 when it holds SP or '#'. Out of line: the usual target is shorter. */
+__attribute__((noinline)) SSE42 static size_t long_target(const uint8_t *buf, size_t t, size_t te, size_t end)
 {
-    *q = SIZE_MAX;
-    for (;;) {
-        size_t at = s + 16 <= end ? s : end - 16, sh = s - at;
+    size_t q = te;
+    for (size_t i = t; i < te; i += 16) {
+        size_t at = i + 16 <= end ? i : end - 16, n = te - i;
         __m128i v = _mm_loadu_si128((const __m128i *)(buf + at));
-        unsigned bad = bad16(CLS_TARGET, v) >> sh;
-        unsigned qm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('?'))) >> sh;
-        if (bad)
-            qm &= (1u << __builtin_ctz(bad)) - 1;
-        if (qm && *q == SIZE_MAX)
-            *q = s + (size_t)__builtin_ctz(qm);
-        if (bad)
-            return s + (size_t)__builtin_ctz(bad);
-        s += 16 - sh;
-        if (s >= end)
-            return end;
+        unsigned in = (1u << (n < 16 ? n : 16)) - 1;
+        unsigned bad = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                                                                _mm_cmpeq_epi8(v, _mm_set1_epi8('#'))));
+        unsigned qm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('?')));
+        if ((bad >> (i - at)) & in)
+            return 0;
+        qm = (qm >> (i - at)) & in;
+        if (qm && q == te)
+            q = i + (unsigned)__builtin_ctz(qm);
     }
+    return q;
 }
 
 /* The common request-line, read straight through by the vector levels on a fresh head: one of the usual
  * methods (told by one word compare each, GET first) SP origin-form SP "HTTP/1.1" or "HTTP/1.0" CRLF, whole
- * inside [0, end), end >= 16. 1 when accepted (h filled as request_line() would fill it), else 0 with
- * nothing written: request_line() then reads the line and alone decides what is an error. CONNECT (never
- * origin-form), TRACE and other methods always go that way. */
-AINLINE int fast_request_line(struct ua_head *h, const uint8_t *buf, size_t end,
-                              const struct ua_parse_limits *lim)
+ * inside [0, end), end >= 16. Its end is the head's first stop byte (st: the stops from 0), so its target
+ * holds none of them, and the bytes a target may not hold besides, SP and '#', are all it is checked for.
+ * The offset of the line after it when accepted (h filled as request_line() would fill it, but for the
+ * resume state, which is the caller's; st past its CRLF), else 0 with nothing written: request_line() then
+ * reads the line and alone decides what is an error. CONNECT (never origin-form), TRACE and other methods
+ * always go that way. */
+AINLINE size_t fast_request_line(struct ua_head *h, const uint8_t *buf, size_t end,
+                                 const struct ua_parse_limits *lim, struct stops *st)
 {
     uint64_t w = ld64(buf);
     size_t m;
@@ -1090,31 +1159,72 @@ AINLINE int fast_request_line(struct ua_head *h, const uint8_t *buf, size_t end,
         m = 7, id = UA_M_OPTIONS;
     else
         return 0;
-    size_t t = m + 1, q;
-    size_t e = find_target(buf, t, end, &q);
-    if (e == t || e + 11 > end || buf[e] != ' ' || buf[t] != '/' || (lim->max_target && e - t > lim->max_target))
+    size_t e = next_stop(buf, 0, end, st), t = m + 1, te = e - 9; /* te: the SP before the version */
+    if (e + 1 >= end || ld16(buf + e) != CRLF16 || e < m + 11 || buf[te] != ' ' || buf[t] != '/' ||
+        (lim->max_target && te - t > lim->max_target))
         return 0;
-    uint64_t v = ld64(buf + e + 1);
-    int minor = v == ld64("HTTP/1.1") ? 1 : v == ld64("HTTP/1.0") ? 0 : -1;
-    if (minor < 0 || ld16(buf + e + 9) != CRLF16)
+    uint64_t ver = ld64(buf + e - 8);
+    int minor = ver == ld64("HTTP/1.1") ? 1 : ver == ld64("HTTP/1.0") ? 0 : -1;
+    if (minor < 0)
         return 0;
-    h->method = (struct ua_span){0, (uint16_t)m};
+    /* the usual target is inside one vector: the head's first 16 bytes (loaded already for the stops), or the
+     * 16 from its start */
+    size_t q, o = te <= 16 ? 0 : t;
+    if (__builtin_expect(te - o <= 16 && o + 16 <= end, 1)) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(buf + o));
+        unsigned in = (1u << (te - o)) - (1u << (t - o));
+        unsigned bad = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                                                                _mm_cmpeq_epi8(v, _mm_set1_epi8('#'))));
+        unsigned qm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('?'))) & in;
+        if (bad & in)
+            return 0;
+        q = qm ? o + (unsigned)__builtin_ctz(qm) : te;
+    } else if ((q = long_target(buf, t, te, end)) == 0) {
+        return 0;
+    }
+    pass_crlf(st);
     h->method_id = (uint8_t)id;
     h->minor = (uint8_t)minor;
-    /* every span from registers: copying target's two halves back as one word would stall the load on
-     * store-to-load forwarding */
-    struct ua_span target = {(uint16_t)t, (uint16_t)(e - t)};
+    h->method = (struct ua_span){0, (uint16_t)m};
+    struct ua_span target = {(uint16_t)t, (uint16_t)(te - t)};
     h->target = target;
-    if (q < e) {
+    if (q < te) {
         h->path = (struct ua_span){(uint16_t)t, (uint16_t)(q - t)};
-        h->query = (struct ua_span){(uint16_t)(q + 1), (uint16_t)(e - q - 1)};
+        h->query = (struct ua_span){(uint16_t)(q + 1), (uint16_t)(te - q - 1)};
     } else {
         h->path = target;
-        h->query = (struct ua_span){(uint16_t)e, 0};
+        h->query = (struct ua_span){(uint16_t)te, 0};
     }
-    h->pos = h->scan = (uint16_t)(e + 11);
-    h->sub = SUB_START;
-    return 1;
+    return e + 2;
+}
+
+/* A fresh request head in its common shape, whole: the request-line and the field lines by the fast paths,
+ * then the semantic checks. 0 when it could not finish (the head then holds the state of a call that stopped
+ * at a line's first byte, where the general code goes on), else what ua_parse_request() returns. */
+AINLINE int fast_request(struct ua_head *h, uint8_t *buf, size_t len, const struct ua_parse_limits *lim)
+{
+    size_t max = limit_head(lim), end = len < max ? len : max;
+    if (end < 16)
+        return 0;
+    struct stops st = {0, stops64(buf, 0, end)};
+    size_t p = fast_request_line(h, buf, end, lim, &st);
+    if (!p)
+        return 0;
+    h->phase = PH_FIELDS;
+    uint16_t pos = (uint16_t)p;
+    unsigned n = 0;
+    int r = fast_fields(h, buf, end, limit_fields(lim, UA_MAX_HEADERS), 1, &pos, &n, st);
+    h->pos = h->scan = pos;
+    h->n_headers = (uint16_t)n;
+    if (r == FL_SLOW)
+        return 0;
+    if (r < 0)
+        return fail(h, -r);
+    int e = finish(h, 1);
+    if (e)
+        return fail(h, e);
+    h->head_len = pos;
+    return pos;
 }
 #endif
 
@@ -1156,13 +1266,7 @@ AINLINE int parse_head(int lvl, struct ua_head *h, uint8_t *buf, size_t len, con
     size_t max = limit_head(lim);
     size_t end = len < max ? len : max;
     if (h->phase == PH_START) {
-        int r = 0;
-#if UA_X86
-        if (lvl != UA_SIMD_SCALAR && is_request && h->scan == 0 && end >= 16)
-            r = fast_request_line(h, buf, end, lim);
-#endif
-        if (r == 0)
-            r = is_request ? request_line(lvl, h, buf, end, lim) : status_line(lvl, h, buf, end);
+        int r = is_request ? request_line(lvl, h, buf, end, lim) : status_line(lvl, h, buf, end);
         if (r < 0)
             return fail(h, -r);
         if (r == 0)
@@ -1234,6 +1338,16 @@ LEVEL_FUNCS(scalar, UA_SIMD_SCALAR, )
 #if UA_X86
 LEVEL_FUNCS(sse42, UA_SIMD_SSE42, __attribute__((target("sse4.2"))))
 LEVEL_FUNCS(avx2, UA_SIMD_AVX2, __attribute__((target("avx2"))))
+/* The fast path of a fresh request, apart from the general code so that each gets the registers to itself; when
+ * it cannot finish, the general code of the level in use goes on. One build serves both vector levels: it reads
+ * 16 bytes at a time either way, and the AVX2 build made its constants with three instructions each. */
+typedef int (*parse_fn)(struct ua_head *h, uint8_t *b, size_t n, const struct ua_parse_limits *l);
+__attribute__((noinline, target("sse4.2"))) static int fast_head(struct ua_head *h, uint8_t *b, size_t n,
+                                                                const struct ua_parse_limits *l, parse_fn general)
+{
+    int r = fast_request(h, b, n, l);
+    return r ? r : general(h, b, n, l);
+}
 #endif
 
 static int simd_level = -1;
@@ -1285,17 +1399,29 @@ void ua_parse_reset(struct ua_head *h)
     memset(h->known, UA_HK_ABSENT, sizeof h->known);
 }
 
+/* The first parse of the process: the level is picked, then the call made again. Out of line, so that
+ * ua_parse_request() keeps no frame of its own. */
+__attribute__((noinline)) static int request_first(struct ua_head *h, uint8_t *buf, size_t len,
+                                                   const struct ua_parse_limits *lim)
+{
+    ua_simd_get();
+    return ua_parse_request(h, buf, len, lim);
+}
+
 int ua_parse_request(struct ua_head *h, uint8_t *buf, size_t len, const struct ua_parse_limits *lim)
 {
-    switch (simd_level >= 0 ? simd_level : ua_simd_get()) {
+    int fresh = h->scan == 0 && h->phase == PH_START && !h->error;
+    switch (simd_level) {
 #if UA_X86
     case UA_SIMD_AVX2:
-        return request_avx2(h, buf, len, lim);
+        return fresh ? fast_head(h, buf, len, lim, request_avx2) : request_avx2(h, buf, len, lim);
     case UA_SIMD_SSE42:
-        return request_sse42(h, buf, len, lim);
+        return fresh ? fast_head(h, buf, len, lim, request_sse42) : request_sse42(h, buf, len, lim);
 #endif
-    default:
+    case UA_SIMD_SCALAR:
         return request_scalar(h, buf, len, lim);
+    default:
+        return request_first(h, buf, len, lim);
     }
 }
 
