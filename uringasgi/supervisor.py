@@ -61,8 +61,18 @@ BEAT_SECONDS = 1.0
 
 
 def main(app: Any, **kw: Any) -> int:
-    """Run `app` with uvicorn-style options; returns the process exit status. Stopped by SIGINT or SIGTERM,
-    it does not return: once the server has drained, the process ends by that signal (end_by_signal)."""
+    """The command line's run of `app` with uvicorn-style options; returns the process exit status. Stopped
+    by SIGINT or SIGTERM, it does not return: once the server has drained, the process ends by that signal
+    (end_by_signal)."""
+    code, sig = serve(app, **kw)
+    if sig is not None:
+        end_by_signal(sig)
+    return code
+
+
+def serve(app: Any, **kw: Any) -> tuple[int, int | None]:
+    """Run `app` with uvicorn-style options until it stops: the exit status and, when that is 0 and SIGINT or
+    SIGTERM stopped the server, that signal (another status says more than the signal would)."""
     options = {k: kw.pop(k) for k in SUPERVISOR_ONLY if k in kw}
     config = Config(app=app, **kw)
     fast_log = configure_logging(config.log_config, config.log_level, config.access_log, config.use_colors)
@@ -99,7 +109,7 @@ def main(app: Any, **kw: Any) -> int:
                     [uds] = bind(config)
                 except OSError as exc:
                     error_logger.error("cannot bind %s: %s", config.uds, exc.strerror)
-                    return 1
+                    return 1, None
                 config.fd = uds.fileno()
             cpus = sorted(os.sched_getaffinity(0))
             pin = options.get("pin", True) and options.get("workers") == "auto"
@@ -112,7 +122,7 @@ def main(app: Any, **kw: Any) -> int:
                 )
             except OSError as exc:  # the port: one line and status 1, as a single worker says it
                 error_logger.error("%s", exc)
-                return 1
+                return 1, None
         code = runner.run()
     finally:
         if options.get("pid_file"):
@@ -122,9 +132,7 @@ def main(app: Any, **kw: Any) -> int:
             uds.close()
             with contextlib.suppress(OSError):
                 os.unlink(config.uds)
-    if code == 0 and runner.stop_signal is not None:  # another status says more than the signal would
-        end_by_signal(runner.stop_signal)
-    return code
+    return code, runner.stop_signal if code == 0 else None
 
 
 def end_by_signal(sig: int) -> None:

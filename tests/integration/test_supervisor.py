@@ -6,13 +6,14 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from serverproc import serve, uringasgi_exe
+from serverproc import APPS_DIR, serve, uringasgi_exe
 
 
 class Load:
@@ -261,6 +262,20 @@ def test_a_shell_sees_143_after_sigterm() -> None:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(int(pid), signal.SIGKILL)
     assert "exit status 143" in sp.output, sp.output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_run_called_from_a_program_returns_after_ctrl_c_as_uvicorn_run_does(sig: int) -> None:
+    """uvicorn.run() returns after SIGINT, so the program's own code after it runs, and ends the process by
+    SIGTERM. uringasgi.run() does both alike, after the same drain (the command line ends by either)."""
+    with serve("raw:hello", exe=[sys.executable, os.path.join(APPS_DIR, "run_call.py")]) as sp:
+        assert httpx.get(sp.url).text == "Hello, world!"
+        status = sp.stop(sig)
+    assert "Finished server process" in sp.output
+    if sig == signal.SIGINT:
+        assert status == 0 and "run() returned 0" in sp.output, sp.output
+    else:
+        assert status == -signal.SIGTERM and "run() returned" not in sp.output, sp.output
 
 
 def _get_in_thread(url: str, results: list[object]) -> threading.Thread:
