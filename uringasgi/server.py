@@ -25,6 +25,7 @@ import sys
 from typing import Any
 
 from uringasgi._core import ffi, lib
+from uringasgi.compat import announce_shutdown
 from uringasgi.config import AppImportError, Config
 from uringasgi.lifespan import Lifespan, LifespanFailed
 from uringasgi.logs import error_logger
@@ -290,6 +291,7 @@ class Server:
             self._beat(b"R")
             await self.should_exit.wait()
             error_logger.info("Shutting down")
+            announce_shutdown()
             for s in sockets:
                 lib.ua_ring_unlisten(ring, s.fileno())
             await self._drain(dispatcher, ring)

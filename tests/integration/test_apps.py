@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
 import time
 
 import httpx
@@ -95,3 +97,26 @@ def test_base_http_middleware_and_a_sync_endpoint(loop: str) -> None:
     with serve("task_app:app", "--loop", loop) as sp:
         r = httpx.get(sp.url + "/sync")
         assert (r.status_code, r.text, r.headers.get("x-through")) == (200, "from a thread", "middleware")
+
+
+def test_sse_starlette_streams_end_when_the_server_drains() -> None:
+    """sse-starlette ends its event streams when uvicorn stops, so that a deploy does not wait out the
+    graceful timeout for streams that never end; it learns of the stop from uvicorn itself, and uringasgi
+    tells it the same (uringasgi.compat). The stream ends and the server exits in seconds, not 20. The
+    stream ends as under uvicorn: sse-starlette returns without the body's last message, so the connection
+    closes before the chunked body's end (uvicorn logs "ASGI callable returned without completing
+    response" for it)."""
+    after = 0
+    with serve("sse_app:app", "--timeout-graceful-shutdown", "20") as sp:
+        with httpx.stream("GET", sp.url + "/events", timeout=30) as r:
+            data = (line for line in r.iter_lines() if line.startswith("data:"))
+            assert next(data) == "data: tick 0"
+            stopped = time.monotonic()
+            sp.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(httpx.RemoteProtocolError):
+                for _ in data:  # until the server ends the stream
+                    after += 1
+        assert sp.proc.wait(25) == -signal.SIGTERM
+        took = time.monotonic() - stopped
+    assert took < 8, f"the stream ran {took:.1f} s into the drain ({after} more events)"
+    assert "Finished server process" in sp.output

@@ -29,6 +29,7 @@ LAYER = {
     "lifespan": 2,
     "config": 1,
     "logs": 1,
+    "compat": 1,  # what libraries written for uvicorn look for: imports nothing of ours
     "_core": 0,
     "_build": 0,
 }
