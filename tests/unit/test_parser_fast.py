@@ -182,3 +182,30 @@ def test_host_is_told_by_its_four_bytes_in_any_case(name: bytes, is_host: bool, 
         assert out[0] == len(req) and out[5][lib.UA_HK_HOST] == 0, out
     else:
         assert out == (-errno.EBADMSG, lib.UA_PE_HOST), out
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        b"Host: h",
+        b"host:h",
+        b"HOST:  h",
+        b"Host: h \r\nX-A: 1",
+        b"Host:",
+        b"Host: a b",
+        b"Host: h\r\nHost: h",
+        b"Host: h\r\nX-A: 1\r\nhost: g",
+        b"Host: h\x80",
+        b"Host:\th",
+        b"Hostx: h\r\nHost: h",
+        b"Host : h",
+    ],
+)
+def test_host_as_the_first_field_line_agrees(lines: bytes, levels: list[int]) -> None:
+    """Host first, as user agents send it, is read before the loop over the other lines: every shape of it
+    (OWS, case, empty, a forbidden byte, a second Host later, near-misses) gives what the scalar level gives,
+    whole and byte by byte, and a second Host is still refused."""
+    req = b"GET / HTTP/1.1\r\n" + lines + b"\r\n\r\n"
+    out = check_all_levels(req, levels)
+    if lines.lower().count(b"host:") > 1:
+        assert out == (-errno.EBADMSG, lib.UA_PE_HOST), out

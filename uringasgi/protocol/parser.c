@@ -30,9 +30,10 @@
  * with no resume state (fast_request: one function apart from the general code, the same build for both
  * levels). The head's stop bytes (CTL, DEL, 0x80..0xff) are found 64 at a time, once, into a bitmap whose set
  * bits are the line ends: the first one ends the request-line, so its target is only checked for SP and '#',
- * and each field line's CR proves its value clean. The usual methods are told by one word compare each; names
- * are found by their colon, matched to the known-header index (a multiplicative hash and one compare) and
- * lowercased with one vector each. Any line of another shape, an error included, is read again from its first
+ * and each field line's CR proves its value clean. The usual methods are told by one word compare each; Host
+ * as the first field line, where user agents send it, by one word before the loop; other names are found by
+ * their colon, matched to the known-header index (a multiplicative hash and one compare) and lowercased with
+ * one vector each. Any line of another shape, an error included, is read again from its first
  * byte by the general code below, which alone decides errors; the scalar level has no fast path, so the fuzz
  * target's scalar-vs-SIMD comparison and the tests check one against the other.
  */
@@ -845,6 +846,43 @@ __attribute__((noinline)) SSE42 static int long_name(uint8_t *buf, size_t p, siz
     return known_id(buf + p, c - p);
 }
 
+/* The value of a field line whose colon is at c and CR at e (no HTAB before e): in [*vs, *ve), without one SP
+ * before it and the SPs after it. 0 when OWS before it is more than one SP: the general code reads that line. */
+AINLINE int value_bounds(const uint8_t *buf, size_t c, size_t e, size_t *vs, size_t *ve)
+{
+    size_t s = c + 1 + (buf[c + 1] == ' '), v = e; /* s <= e, and buf[e] is CR */
+    if (buf[s] == ' ')
+        return 0;
+    if (buf[e - 1] == ' ')
+        while (v > s && buf[v - 1] == ' ')
+            v--;
+    *vs = s;
+    *ve = v;
+    return 1;
+}
+
+/* Host as the first field line at p, as user agents send it (RFC 9110 7.2), read by itself before the loop:
+ * the offset of the next line, 0 when the line is not "host:" [SP] value CRLF (nothing written, st as it
+ * was: the loop reads it), or -UA_PE_HOST. */
+AINLINE long first_host(struct ua_head *h, uint8_t *buf, size_t end, size_t p, struct stops *st)
+{
+    uint32_t name = ld32(buf + p);
+    if ((name | 0x20202020u) != ld32("host") || buf[p + 4] != ':')
+        return 0;
+    size_t e = next_stop(buf, p, end, st), s, ve;
+    if (e + 1 >= end || ld16(buf + e) != CRLF16 || e < p + 5 || !value_bounds(buf, p + 4, e, &s, &ve))
+        return 0;
+    if (host_bad(buf, s, ve - s))
+        return -UA_PE_HOST;
+    pass_crlf(st);
+    uint32_t spans[2] = {(uint32_t)p | 4u << 16, (uint32_t)s | (uint32_t)(ve - s) << 16};
+    memcpy(&h->headers[0], spans, 8);
+    h->known[UA_HK_HOST] = 0;
+    if (name != ld32("host"))
+        memcpy(buf + p, "host", 4);
+    return (long)(e + 2);
+}
+
 /* The common field lines, read straight through by the vector levels from *pos (a line's first byte) to the
  * empty line: token ":" [SP] value CRLF, the whole line inside [0, end), end >= 16. The bytes are classified
  * 64 at a time, once (stop16): the first stop byte after a line's start must be its CR, so one bit search
@@ -918,16 +956,11 @@ AINLINE int fast_fields(struct ua_head *h, uint8_t *buf, size_t end, size_t maxf
                 break;
             }
         }
-        size_t s = c + 1; /* s <= e, and buf[e] is CR */
-        s += buf[s] == ' ';
-        if (buf[s] == ' ') {
+        size_t s, ve;
+        if (!value_bounds(buf, c, e, &s, &ve)) {
             r = FL_SLOW;
             break;
         }
-        size_t ve = e;
-        if (buf[e - 1] == ' ') /* no HTAB before e */
-            while (ve > s && buf[ve - 1] == ' ')
-                ve--;
         /* every offset is below end <= 65535 */
         uint32_t name = (uint32_t)p | (uint32_t)(c - p) << 16, value = (uint32_t)s | (uint32_t)(ve - s) << 16;
         memcpy(&h->headers[n].name_off, &name, 4);
@@ -1211,8 +1244,11 @@ AINLINE int fast_request(struct ua_head *h, uint8_t *buf, size_t len, const stru
     if (!p)
         return 0;
     h->phase = PH_FIELDS;
-    uint16_t pos = (uint16_t)p;
-    unsigned n = 0;
+    long hp = p + 8 <= end ? first_host(h, buf, end, p, &st) : 0;
+    if (hp < 0)
+        return fail(h, (int)-hp);
+    uint16_t pos = (uint16_t)(hp ? (size_t)hp : p);
+    unsigned n = hp != 0;
     int r = fast_fields(h, buf, end, limit_fields(lim, UA_MAX_HEADERS), 1, &pos, &n, st);
     h->pos = h->scan = pos;
     h->n_headers = (uint16_t)n;
