@@ -613,6 +613,7 @@ void ua_on_recv(struct ua_ring *r, uint64_t ud, int res, uint32_t flags)
     int retry = (c->flags & C_STARVE_RETRY) != 0;
     c->flags &= ~(uint32_t)C_STARVE_RETRY;
     if (res > 0 && has_buf && !(c->flags & C_CLOSING)) {
+        r->trim.moved += (uint32_t)res;
         input(r, c, ua_bufring_addr(&r->bufs, bid), (uint32_t)res, bid);
     } else {
         if (has_buf)
@@ -875,6 +876,18 @@ void ua_conns_work(struct ua_ring *r)
 int ua_conns_pending(struct ua_ring *r)
 {
     return !ua_list_empty(&r->parse_q) || !ua_list_empty(&r->notify_q) || !ua_list_empty(&r->eof_q);
+}
+
+/* A scan, not a count kept at each of the places a request stops being held: it runs once per quiet period
+ * (trim.c), over the slots used so far. */
+int ua_conns_busy(struct ua_ring *r)
+{
+    for (uint32_t i = 0; i < r->fresh; i++) {
+        const struct ua_conn *c = &r->conns[i];
+        if (c->fd >= 0 && ((c->flags & (C_HELD | C_SENDING)) || c->out_head))
+            return 1;
+    }
+    return 0;
 }
 
 /* ---- calls from Python ---- */

@@ -1,4 +1,4 @@
-/* The engine's inside: what ring.c, conn.c, bufring.c, send.c, timer.c and sendfile.c share.
+/* The engine's inside: what ring.c, conn.c, bufring.c, send.c, timer.c, trim.c and sendfile.c share.
  * Nothing here is seen by cffi (no cdef markers): Python knows only ring.h.
  *
  * user_data layout, for every SQE the engine submits:
@@ -138,6 +138,14 @@ struct ua_zc_rec {
     uint32_t next_free;
 };
 
+/* trim.c: memory given back once the worker is quiet after a burst */
+struct ua_trim {
+    uint64_t moved;       /* bytes received and queued for sending, ever: all the hot path does */
+    uint64_t seen;        /* moved at the last check */
+    uint64_t trimmed;     /* moved at the last trim */
+    uint64_t quiet_since; /* now_ms when moved was last seen to change */
+};
+
 struct ua_arena_block {
     struct ua_arena_block *next;
     size_t used, cap;
@@ -196,6 +204,8 @@ struct ua_ring {
 
     struct ua_routes *routes; /* routes/serve.c: requests answered in C; NULL: every request is Python's */
 
+    struct ua_trim trim;
+
     struct ua_ring_stats st;
 };
 
@@ -219,9 +229,11 @@ void ua_conns_work(struct ua_ring *r); /* parse queue, notify queue, starved rec
 void ua_conns_eof(struct ua_ring *r);  /* at the start of a run: a request the client left is given up */
 /* Work for the next run: what ua_conns_work could not finish for lack of room, and eof_q */
 int ua_conns_pending(struct ua_ring *r);
+int ua_conns_busy(struct ua_ring *r); /* a request is held by Python or its response is still being sent */
 
 /* send.c */
 void ua_on_send(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
+uint32_t ua_out_cached(void); /* bytes of large output pieces this thread keeps for reuse */
 
 /* sendfile.c */
 void ua_on_file(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
@@ -229,5 +241,9 @@ void ua_on_file(struct ua_ring *r, uint64_t ud, int res, uint32_t flags);
 /* timer.c */
 void ua_conns_timers(struct ua_ring *r);
 int64_t ua_conns_next_deadline(struct ua_ring *r); /* ms, or -1 */
+
+/* trim.c */
+void ua_trim_timer(struct ua_ring *r);                /* in the timer step: trim if quiet after a burst */
+int64_t ua_trim_deadline(const struct ua_ring *r);    /* ms when the trim is due, or -1 */
 
 #endif

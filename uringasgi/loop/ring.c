@@ -377,6 +377,7 @@ int ua_ring_stats(struct ua_ring *r, struct ua_ring_stats *out)
 {
     *out = r->st;
     out->bufs_out = r->bufs.n_out;
+    out->out_cached = ua_out_cached();
     out->ops_inflight -= r->wake_armed; /* the engine's own standing wake-up poll is not a leak */
     return 0;
 }

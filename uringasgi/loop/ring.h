@@ -179,6 +179,8 @@ struct ua_ring_stats {
     uint64_t zc_sends;       /* sends that went out with SEND_ZC */
     uint32_t setup_flags;    /* the IORING_SETUP_* flags the ring was created with */
     uint32_t in_bytes;       /* bytes held in per-connection reassembly buffers */
+    uint64_t trims;          /* times memory was given back, the worker being quiet after a burst (trim.c) */
+    uint64_t out_cached;     /* bytes of output pieces kept for reuse by the calling thread (send.c) */
 };
 int ua_ring_stats(struct ua_ring *r, struct ua_ring_stats *out);
 /* Added to the contract, for tests of the generation check: submit a NOP whose completion names `conn`

@@ -53,6 +53,8 @@ STATS_FIELDS = (
     "zc_sends",
     "setup_flags",
     "in_bytes",
+    "trims",
+    "out_cached",
 )
 
 

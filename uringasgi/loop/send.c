@@ -107,11 +107,18 @@ static void out_free(struct ua_out *o)
     free(o);
 }
 
+/* Called when the worker is quiet after a burst (trim.c), and at teardown (conn.c). The cache is the
+ * calling thread's: the ring's, which is the thread that queues its responses. */
 void out_cache_drain(void)
 {
     while (out_cache.n)
         free(out_cache.piece[--out_cache.n]);
     out_cache.bytes = 0;
+}
+
+uint32_t ua_out_cached(void)
+{
+    return out_cache.bytes;
 }
 
 struct ua_out *out_new(uint32_t len)
@@ -157,7 +164,7 @@ static void out_retire(struct ua_out *o)
 
 void send_queue(struct ua_ring *r, struct ua_conn *c, struct ua_out *o)
 {
-    (void)r;
+    r->trim.moved += o->len; /* memory bytes only: a file range never touches the heap */
     o->next = NULL;
     if (c->out_tail)
         c->out_tail->next = o;

@@ -15,6 +15,9 @@
  *   none     Python holds the request and nothing is queued: the application takes the time it takes;
  *            or its recv waits for a buffer (C_STARVED): what it sent waits in the kernel for us, so it is
  *            neither idle nor slow, and its timer starts again when its recv is armed again
+ *
+ * One timer is the ring's, not a connection's: memory is given back once the worker is quiet after a burst
+ * (trim.c). Its moment bounds the wait with the list heads', and it is checked with them.
  */
 #define _GNU_SOURCE
 #include "loop/conn.h"
@@ -78,11 +81,12 @@ void ua_conns_timers(struct ua_ring *r)
     expire(r, &r->t_idle);
     expire(r, &r->t_head);
     expire(r, &r->t_write);
+    ua_trim_timer(r);
 }
 
 int64_t ua_conns_next_deadline(struct ua_ring *r)
 {
-    int64_t next = -1;
+    int64_t next = ua_trim_deadline(r);
     struct ua_link *lists[3] = {&r->t_idle, &r->t_head, &r->t_write};
     for (int i = 0; i < 3; i++) {
         if (ua_list_empty(lists[i]))
