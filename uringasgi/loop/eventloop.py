@@ -501,7 +501,9 @@ class RingAttachment:
 
     The reader's callback runs the ring without waiting and hands the batch to ``on_events``. A stock loop
     does not run the ring every iteration, so what Python queues on it (sends, listeners) needs ``kick()``:
-    one zero-timeout run at the end of the current iteration, however many times it is called.
+    one zero-timeout run at the end of the current iteration, however many times it is called. Nor does the
+    ring's fd poll readable when only a timer of the engine is due (an idle keep-alive connection, a slow
+    client's head, the idle trim), so each run leaves a loop timer for the engine's next one.
     """
 
     def __init__(
@@ -517,6 +519,8 @@ class RingAttachment:
         self._events: Any = ffi.new("struct ua_event[]", capacity)
         self._capacity = capacity
         self._run = lib.ua_ring_run
+        self._next_timer = lib.ua_ring_next_timer
+        self._timer: asyncio.TimerHandle | None = None
         self._kicked = False
         self._fd = _check(lib.ua_ring_fd(ring), "ua_ring_fd")
         self._closed = False
@@ -538,8 +542,19 @@ class RingAttachment:
             raise OSError(-n, f"ua_ring_run: {os.strerror(-n)}")
         if n == self._capacity:
             self.kick()  # the rest is already waiting in the engine: no new readiness will announce it
+        in_ns = self._next_timer(self._ring)
+        if in_ns >= 0:
+            when = self._loop.time() + in_ns / 1e9
+            if self._timer is None or when < self._timer.when():
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = self._loop.call_at(when, self._on_timer, context=self._context)
         if n:
             self._on_events(self._events, n)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._drain()
 
     def kick(self) -> None:
         if not self._kicked and not self._closed:
@@ -550,6 +565,8 @@ class RingAttachment:
         if not self._closed:
             self._closed = True
             self._loop.remove_reader(self._fd)
+            if self._timer is not None:
+                self._timer.cancel()
 
 
 def drive_ring(

@@ -586,6 +586,15 @@ static int submit_and_wait(struct ua_ring *r, struct __kernel_timespec *ts)
                            sizeof(arg));
 }
 
+int64_t ua_ring_next_timer(struct ua_ring *r)
+{
+    int64_t next = ua_conns_next_deadline(r);
+    if (next < 0)
+        return -1;
+    int64_t in_ns = (next - (int64_t)ua_now_ms()) * 1000000;
+    return in_ns > 0 ? in_ns : 0;
+}
+
 int ua_ring_run(struct ua_ring *r, struct ua_event *events, uint32_t cap, int64_t timeout_ns)
 {
     int64_t deadline = timeout_ns > 0 ? now_ns() + timeout_ns : 0;
@@ -621,19 +630,14 @@ int ua_ring_run(struct ua_ring *r, struct ua_event *events, uint32_t cap, int64_
         } else {
             struct __kernel_timespec ts, *tsp = NULL;
             int64_t left = -1;
-            int64_t next = ua_conns_next_deadline(r);
+            int64_t in_ns = ua_ring_next_timer(r);
             if (timeout_ns > 0) {
                 left = deadline - now_ns();
                 if (left < 0)
                     left = 0; /* passed already (a short timeout, a slow iteration): poll, never wait forever */
             }
-            if (next >= 0) {
-                int64_t in_ns = ((int64_t)next - (int64_t)ua_now_ms()) * 1000000;
-                if (in_ns < 0)
-                    in_ns = 0;
-                if (left < 0 || in_ns < left)
-                    left = in_ns;
-            }
+            if (in_ns >= 0 && (left < 0 || in_ns < left))
+                left = in_ns;
             if (left >= 0) {
                 ts.tv_sec = left / 1000000000;
                 ts.tv_nsec = left % 1000000000;

@@ -112,6 +112,10 @@ int ua_ring_unlisten(struct ua_ring *r, int listen_fd);
  * its handlers; a signal that lands before the wait starts cannot cut it short, so a loop that needs
  * signals polls its wakeup fd (signal.set_wakeup_fd) with ua_ring_poll, as asyncio does. cap >= 4. */
 int ua_ring_run(struct ua_ring *r, struct ua_event *events, uint32_t cap, int64_t timeout_ns);
+/* ns until the engine's next timer is due (the keep-alive, header-read and write timeouts, a listener's retry,
+ * the idle trim), 0 when one is, -1 when none is set. ua_ring_run() fires the timers that are due; a loop that
+ * runs the ring only when ua_ring_fd() polls readable must also run it by then, or they never fire. */
+int64_t ua_ring_next_timer(struct ua_ring *r);
 int ua_ring_wake(struct ua_ring *r);
 /* An fd that polls readable while the ring has completions for ua_ring_run(), for running the ring under
  * a stock asyncio loop (add_reader). It is an eventfd registered with the ring (created on the first call),
