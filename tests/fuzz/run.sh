@@ -19,7 +19,16 @@ clang -g -O1 -std=gnu11 -Wall -Wextra -Werror \
 
 "$PY" tests/fuzz/make_seeds.py "$OUT/seeds"
 
-# The run's own corpus (build/fuzz/corpus) grows across runs; the seeds are merged in every time.
+# The run's own corpus (build/fuzz/corpus) grows across runs; the seeds are merged in every time. The directory
+# keeps every unit any run wrote, reduced ones too: at 12,000 files, loading them under ASan took over 1 GB and
+# the run failed on its memory limit before fuzzing. Past 3,000 files it is first merged down to the units that
+# add coverage (about 2,300 of those 12,000, in 4 s).
+if [ "$(find "$OUT/corpus" -type f | wc -l)" -gt 3000 ]; then
+    rm -rf "$OUT/corpus.min" && mkdir "$OUT/corpus.min"
+    ASAN_OPTIONS=detect_leaks=0 "$OUT/fuzz_h1" -merge=1 -max_len=8192 -timeout=10 "$OUT/corpus.min" "$OUT/corpus" \
+        >"$OUT/merge.log" 2>&1 || { tail -n 20 "$OUT/merge.log" >&2; exit 1; }
+    rm -rf "$OUT/corpus" && mv "$OUT/corpus.min" "$OUT/corpus"
+fi
 LOG=$OUT/fuzz.log
 set +e
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
