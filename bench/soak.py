@@ -12,31 +12,19 @@ import argparse
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from localproc import free_port, rss_kib, wait_listening
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "bench" / "soak_app.py"
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
 def fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wrk(url: str, requests: int, rate_guess: float) -> int:
@@ -67,12 +55,7 @@ def main() -> int:
     )
     try:
         url = f"http://127.0.0.1:{port}/"
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_listening(port)
         base_fds = fds(proc.pid)
         done = 0
         t = time.monotonic()
