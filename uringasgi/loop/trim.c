@@ -12,8 +12,8 @@
  * What the hot path pays is one addition per recv and per queued piece (r->trim.moved). Quiet is seen in
  * the timer step of each ua_ring_run iteration by comparing that counter with the last one seen, and the
  * moment it is due bounds the ring's wait like a connection timer (timer.c), so no thread and no timer
- * of its own are needed. A ring driven by a stock asyncio loop is run only when it has completions or is
- * kicked, so there, as for the connection timers, the check happens at the next completion.
+ * of its own are needed. A ring driven by a stock asyncio loop is run by then too: ua_ring_next_timer()
+ * counts it, and the loop's driver (eventloop.py, RingAttachment) leaves a timer for it.
  */
 #define _GNU_SOURCE
 #include "loop/conn.h"
