@@ -65,14 +65,35 @@ def byte_by_byte(data: bytes) -> tuple[Any, ...]:
     return whole if r == whole[0] else (r,)
 
 
+def two_pieces(data: bytes, cut: int) -> tuple[Any, ...]:
+    """The first `cut` bytes, then the rest, in one buffer: the fast path runs on a prefix (when it is 16
+    bytes or more) and stops at a line's first byte, and the general code goes on from there. Everything
+    a parse leaves, after a failure too: status, error, the resume state, the spans, the buffer's bytes."""
+    h = ffi.new("struct ua_head *")
+    lim = ffi.new("struct ua_parse_limits *")
+    lib.ua_parse_reset(h)
+    buf = ffi.new("uint8_t[]", data)
+    r = lib.ua_parse_request(h, buf, cut, lim)
+    if r == 0:
+        r = lib.ua_parse_request(h, buf, len(data), lim)
+    spans = tuple((s.off, s.len) for s in (h.method, h.target, h.path, h.query))
+    heads = tuple((x.name_off, x.name_len, x.value_off, x.value_len) for x in h.headers[0 : h.n_headers])
+    state = (h.error, h.pos, h.scan, h.sub, h.phase, h.n_headers, h.flags, h.content_length, h.known_more)
+    return (r, state, spans, heads, tuple(h.known), bytes(buf))
+
+
 def check_all_levels(data: bytes, levels: list[int]) -> tuple[Any, ...]:
-    results = []
+    results, split = [], []
     for lv in levels:
         lib.ua_simd_set(lv)
         whole = full_outcome(data)
         assert byte_by_byte(data) == whole, (lv, data)
         results.append(whole)
+        split.append([two_pieces(data, cut) for cut in range(1, len(data) + 1)])
     assert all(x == results[0] for x in results), data
+    for lv, cuts in zip(levels, split, strict=True):
+        for cut, (got, want) in enumerate(zip(cuts, split[0], strict=True), 1):
+            assert got == want, (lv, cut, data)
     return results[0]
 
 

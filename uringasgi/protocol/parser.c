@@ -720,6 +720,7 @@ _Static_assert(UA_HK_COUNT <= 64, "head.known_more has one bit per known header"
 AINLINE int field_known(int lvl, struct ua_head *h, const uint8_t *buf, size_t vo, size_t vn, int id, unsigned n,
                         int is_request)
 {
+    (void)lvl; /* read only by the x86 vector check */
     if (id < 0)
         return 0;
     if (id == UA_HK_HOST) { /* RFC 9112 3.2: one Host, holding an authority's bytes only */
@@ -862,9 +863,10 @@ AINLINE int value_bounds(const uint8_t *buf, size_t c, size_t e, size_t *vs, siz
 }
 
 /* Host as the first field line at p, as user agents send it (RFC 9110 7.2), read by itself before the loop:
- * the offset of the next line, 0 when the line is not "host:" [SP] value CRLF (nothing written, st as it
- * was: the loop reads it), or -UA_PE_HOST. */
-AINLINE long first_host(struct ua_head *h, uint8_t *buf, size_t end, size_t p, struct stops *st)
+ * the offset of the next line, or 0 when the line is not "host:" [SP] value CRLF (nothing written, st as it
+ * was: the loop reads it). A value the Host check refuses sets *err to UA_PE_HOST, the line read all the
+ * same, as the general code leaves it (spans written, name lowercased, not indexed nor counted). */
+AINLINE size_t first_host(struct ua_head *h, uint8_t *buf, size_t end, size_t p, struct stops *st, int *err)
 {
     uint32_t name = ld32(buf + p);
     if ((name | 0x20202020u) != ld32("host") || buf[p + 4] != ':')
@@ -872,15 +874,16 @@ AINLINE long first_host(struct ua_head *h, uint8_t *buf, size_t end, size_t p, s
     size_t e = next_stop(buf, p, end, st), s, ve;
     if (e + 1 >= end || ld16(buf + e) != CRLF16 || e < p + 5 || !value_bounds(buf, p + 4, e, &s, &ve))
         return 0;
-    if (host_bad(buf, s, ve - s))
-        return -UA_PE_HOST;
     pass_crlf(st);
     uint32_t spans[2] = {(uint32_t)p | 4u << 16, (uint32_t)s | (uint32_t)(ve - s) << 16};
     memcpy(&h->headers[0], spans, 8);
-    h->known[UA_HK_HOST] = 0;
-    if (name != ld32("host"))
+    if (host_bad(buf, s, ve - s))
+        *err = UA_PE_HOST;
+    else
+        h->known[UA_HK_HOST] = 0;
+    if (name != ld32("host")) /* after the Host check, whose load overlaps these bytes */
         memcpy(buf + p, "host", 4);
-    return (long)(e + 2);
+    return e + 2;
 }
 
 /* The common field lines, read straight through by the vector levels from *pos (a line's first byte) to the
@@ -966,14 +969,11 @@ AINLINE int fast_fields(struct ua_head *h, uint8_t *buf, size_t end, size_t maxf
         memcpy(&h->headers[n].name_off, &name, 4);
         memcpy(&h->headers[n].value_off, &value, 4);
         int err = field_known(UA_SIMD_SSE42, h, buf, s, ve - s, id, n, is_request); /* a vector level */
-        if (err) {
-            r = -err;
-            break;
-        }
         /* A name with capitals goes back lowercased, in one store when its 16 bytes are inside this line (no
          * later load of the next line overlaps it), and after the Host check, whose load overlaps it: a load
          * that overlaps a store still in flight waits for it. A name already in lowercase is not written at
-         * all. long_name() has lowercased a long one already. */
+         * all. long_name() has lowercased a long one already. A line whose semantics fail is left as the
+         * general code leaves it: read, lowercased, passed, not counted. */
         if (colon && _mm_movemask_epi8(upper)) {
             if (p + 16 <= e + 2)
                 _mm_storeu_si128((__m128i *)(buf + p), _mm_or_si128(v, _mm_and_si128(upper, _mm_set1_epi8(0x20))));
@@ -981,6 +981,10 @@ AINLINE int fast_fields(struct ua_head *h, uint8_t *buf, size_t end, size_t maxf
                 lower_name(buf + p, c - p);
         }
         p = e + 2;
+        if (err) {
+            r = -err;
+            break;
+        }
         n++;
     }
     *pos = (uint16_t)p;
@@ -1244,10 +1248,13 @@ AINLINE int fast_request(struct ua_head *h, uint8_t *buf, size_t len, const stru
     if (!p)
         return 0;
     h->phase = PH_FIELDS;
-    long hp = p + 8 <= end ? first_host(h, buf, end, p, &st) : 0;
-    if (hp < 0)
-        return fail(h, (int)-hp);
-    uint16_t pos = (uint16_t)(hp ? (size_t)hp : p);
+    int err = 0;
+    size_t hp = p + 8 <= end ? first_host(h, buf, end, p, &st, &err) : 0;
+    if (err) {
+        h->pos = h->scan = (uint16_t)hp;
+        return fail(h, err);
+    }
+    uint16_t pos = (uint16_t)(hp ? hp : p);
     unsigned n = hp != 0;
     int r = fast_fields(h, buf, end, limit_fields(lim, UA_MAX_HEADERS), 1, &pos, &n, st);
     h->pos = h->scan = pos;
@@ -1446,7 +1453,9 @@ __attribute__((noinline)) static int request_first(struct ua_head *h, uint8_t *b
 
 int ua_parse_request(struct ua_head *h, uint8_t *buf, size_t len, const struct ua_parse_limits *lim)
 {
+#if UA_X86
     int fresh = h->scan == 0 && h->phase == PH_START && !h->error;
+#endif
     switch (simd_level) {
 #if UA_X86
     case UA_SIMD_AVX2:
