@@ -82,7 +82,7 @@ def two_pieces(data: bytes, cut: int) -> tuple[Any, ...]:
     return (r, state, spans, heads, tuple(h.known), bytes(buf))
 
 
-def check_all_levels(data: bytes, levels: list[int]) -> tuple[Any, ...]:
+def check_all_levels(data: bytes, levels: list[int], splits: bool = True) -> tuple[Any, ...]:
     results, split = [], []
     for lv in levels:
         lib.ua_simd_set(lv)
@@ -90,7 +90,7 @@ def check_all_levels(data: bytes, levels: list[int]) -> tuple[Any, ...]:
         assert byte_by_byte(data) == whole, (lv, data)
         results.append(whole)
         # from 16 bytes: a shorter prefix never reaches the fast path, and byte_by_byte covers it
-        split.append([two_pieces(data, cut) for cut in range(16, len(data) + 1)])
+        split.append([two_pieces(data, cut) for cut in range(16, len(data) + 1)] if splits else [])
     assert all(x == results[0] for x in results), data
     for lv, cuts in zip(levels, split, strict=True):
         for cut, (got, want) in enumerate(zip(cuts, split[0], strict=True), 16):
@@ -186,7 +186,8 @@ def test_targets_of_every_length_with_a_forbidden_byte_anywhere(levels: list[int
                 for byte in b" #?\x00\t\x7f\x80\xff\r":
                     target = b"/" + b"t" * (k - 1) + bytes([byte]) + b"t" * (n - k - 1)
                     req = method + b" " + target + b" HTTP/1.1\r\nHost: h\r\n\r\n"
-                    out = check_all_levels(req, levels)
+                    # 28,000 heads: split in two only by the other tests, or this one alone takes minutes
+                    out = check_all_levels(req, levels, splits=False)
                     if byte == ord("?"):
                         assert out[0] == len(req) and out[1][3] == target[k + 1 :], (n, k)
                     else:
