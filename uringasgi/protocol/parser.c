@@ -1145,6 +1145,15 @@ AINLINE int request_line(int lvl, struct ua_head *h, uint8_t *buf, size_t end, c
 }
 
 #if UA_X86
+/* For a target's 16 bytes in v: the bits of its SP and '#' bytes (the bytes a target may not hold besides the
+ * stop bytes), and in *qm those of its '?'. */
+SSE42 static inline unsigned target_marks(__m128i v, unsigned *qm)
+{
+    *qm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('?')));
+    return (unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(v, _mm_set1_epi8('#'))));
+}
+
 /* A request-target [t, te) of over 16 bytes (or in the head's last 16) that holds no stop byte: the first
  * '?' in it (te if none), or 0 when it holds SP or '#'. Out of line: the usual target is shorter. */
 __attribute__((noinline)) SSE42 static size_t long_target(const uint8_t *buf, size_t t, size_t te, size_t end)
@@ -1153,10 +1162,7 @@ __attribute__((noinline)) SSE42 static size_t long_target(const uint8_t *buf, si
     for (size_t i = t; i < te; i += 16) {
         size_t at = i + 16 <= end ? i : end - 16, n = te - i;
         __m128i v = _mm_loadu_si128((const __m128i *)(buf + at));
-        unsigned in = (1u << (n < 16 ? n : 16)) - 1;
-        unsigned bad = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
-                                                                _mm_cmpeq_epi8(v, _mm_set1_epi8('#'))));
-        unsigned qm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('?')));
+        unsigned in = (1u << (n < 16 ? n : 16)) - 1, qm, bad = target_marks(v, &qm);
         if ((bad >> (i - at)) & in)
             return 0;
         qm = (qm >> (i - at)) & in;
@@ -1209,12 +1215,10 @@ AINLINE size_t fast_request_line(struct ua_head *h, const uint8_t *buf, size_t e
     size_t q, o = te <= 16 ? 0 : t;
     if (__builtin_expect(te - o <= 16 && o + 16 <= end, 1)) {
         __m128i v = _mm_loadu_si128((const __m128i *)(buf + o));
-        unsigned in = (1u << (te - o)) - (1u << (t - o));
-        unsigned bad = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
-                                                                _mm_cmpeq_epi8(v, _mm_set1_epi8('#'))));
-        unsigned qm = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('?'))) & in;
+        unsigned in = (1u << (te - o)) - (1u << (t - o)), qm, bad = target_marks(v, &qm);
         if (bad & in)
             return 0;
+        qm &= in;
         q = qm ? o + (unsigned)__builtin_ctz(qm) : te;
     } else if ((q = long_target(buf, t, te, end)) == 0) {
         return 0;
